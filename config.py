@@ -1,0 +1,146 @@
+"""Settings read once from the environment.
+
+Every value has a cast and, where it makes sense, a default. A bad value stops
+the start with one line naming the variable (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Secret
+
+ENVIRONMENTS = ("development", "production", "test")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """Raised for a missing or malformed setting; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Service360 <no-reply@service360.example>"
+    secret_key: Secret = field(default_factory=lambda: Secret(secrets.token_hex(32)))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "INFO"
+    data_dir: str = ".data"
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    session_ttl_hours: int = 24 * 14
+    argon2_concurrency: int = 2
+    # GraphQL limits (DESIGN §5).
+    max_query_depth: int = 12
+    max_aliases: int = 120
+    max_tokens: int = 10_000
+    max_query_cost: int = 50_000
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_000_000
+    partner_program_links: tuple[tuple[str, str], ...] = (
+        ("Partner program overview", "https://partners.service360.example/program"),
+        ("Become a partner", "https://partners.service360.example/apply"),
+        ("Partner portal sign-in", "https://partners.service360.example/portal"),
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        environment = reader.choice("ENV", ENVIRONMENTS, "development")
+        secret = env.get("SECRET_KEY")
+        if environment == "production" and not secret:
+            raise ConfigError("SECRET_KEY is required when ENV=production")
+        if secret is not None and len(secret) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters long")
+        return cls(
+            env=environment,
+            database_url=reader.url("DATABASE_URL", ("postgres", "postgresql")),
+            smtp_url=reader.url("SMTP_URL", ("smtp", "smtps")),
+            mail_from=env.get("MAIL_FROM", cls.mail_from),
+            secret_key=Secret(secret or secrets.token_hex(32)),
+            host=env.get("HOST", cls.host),
+            port=reader.integer("PORT", cls.port, 1, 65535),
+            workers=reader.integer("WORKERS", cls.workers, 1, 64),
+            log_level=reader.choice("LOG_LEVEL", LOG_LEVELS, cls.log_level, upper=True),
+            data_dir=env.get("DATA_DIR", cls.data_dir),
+            pool_min_size=reader.integer("POOL_MIN_SIZE", cls.pool_min_size, 0, 1000),
+            pool_max_size=reader.integer("POOL_MAX_SIZE", cls.pool_max_size, 1, 1000),
+            session_ttl_hours=reader.integer(
+                "SESSION_TTL_HOURS", cls.session_ttl_hours, 1, 24 * 365
+            ),
+            argon2_concurrency=reader.integer("ARGON2_CONCURRENCY", cls.argon2_concurrency, 1, 64),
+            max_query_depth=reader.integer("MAX_QUERY_DEPTH", cls.max_query_depth, 2, 100),
+            max_aliases=reader.integer("MAX_ALIASES", cls.max_aliases, 1, 10_000),
+            max_tokens=reader.integer("MAX_TOKENS", cls.max_tokens, 100, 1_000_000),
+            max_query_cost=reader.integer("MAX_QUERY_COST", cls.max_query_cost, 1, 10_000_000),
+            cors_origins=reader.csv("CORS_ORIGINS"),
+            max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024, 100_000_000),
+            partner_program_links=reader.links("PARTNER_PROGRAM_LINKS", cls.partner_program_links),
+        )
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.environ.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
+        raw = self.environ.get(name) or default
+        value = raw.upper() if upper else raw.lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        raw = self.environ.get(name)
+        if not raw:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes:
+            raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}")
+        if parts.scheme.startswith("smtp") and not parts.hostname:
+            raise ConfigError(f"{name} must name a host, e.g. smtp://mail.example:25")
+        return raw
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        raw = self.environ.get(name, "")
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def links(self, name: str, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """`Title|https://url,Other|https://url` (titles without commas)."""
+        raw = self.environ.get(name)
+        if not raw:
+            return default
+        links = []
+        for item in raw.split(","):
+            title, sep, url = item.partition("|")
+            if not sep or not url.strip().startswith(("https://", "http://")):
+                raise ConfigError(
+                    f"{name} entries must look like 'Title|https://url', got {item!r}"
+                )
+            links.append((title.strip(), url.strip()))
+        return tuple(links)

@@ -1,0 +1,20 @@
+"""Bearer sessions: looked up by the hash of the token."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def fetch_viewer_by_token_hash(
+    conn: asyncpg.Pool | asyncpg.Connection, token_hash: bytes
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        select u.id, u.email, u.organization_id, u.role, u.site_scope, u.step,
+               u.is_staff, u.preferred_language, u.verified_at, s.expires_at
+          from sessions s
+          join users u on u.id = s.user_id
+         where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now()
+        """,
+        token_hash,
+    )

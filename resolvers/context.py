@@ -1,0 +1,85 @@
+"""The per-request context that every resolver receives as `info.context`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from config import Settings
+from db.pool import StatementStats
+from resolvers.loaders import LoaderRegistry
+from resolvers.viewer import Viewer, load_viewer
+from telemetry import current_request_id
+
+SUPPORTED_LANGUAGES = ("en", "fr")
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response | None
+    pool: asyncpg.Pool
+    settings: Settings
+    viewer: Viewer | None
+    language: str
+    client_ip: str
+    request_id: str
+    stats: StatementStats
+    resources: dict[str, Any] = field(default_factory=dict)
+    loaders: LoaderRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = LoaderRegistry(self)
+
+
+def language_from_header(accept_language: str | None) -> str:
+    """The first supported language of an Accept-Language header, else English."""
+    if not accept_language:
+        return "en"
+    ranked = []
+    for index, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, index, tag.strip().lower()[:2]))
+    for _, _, language in sorted(ranked):
+        if language in SUPPORTED_LANGUAGES:
+            return language
+    return "en"
+
+
+async def build_context(
+    request: Request,
+    response: Response | None,
+    *,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    stats: StatementStats,
+    resources: dict[str, Any],
+) -> Context:
+    viewer = await load_viewer(pool, request.headers.get("authorization"))
+    language = (
+        viewer.preferred_language
+        if viewer is not None
+        else language_from_header(request.headers.get("accept-language"))
+    )
+    return Context(
+        request=request,
+        response=response,
+        pool=pool,
+        settings=settings,
+        viewer=viewer,
+        language=language,
+        client_ip=request.client.host if request.client else "unknown",
+        request_id=current_request_id(),
+        stats=stats,
+        resources=resources,
+    )

@@ -1,0 +1,54 @@
+"""Per-request DataLoaders, kept in a registry on the request context.
+
+Each loader class names its key (`FamilyById`); `context.loaders.get(Cls)`
+returns the one instance of that class for the request, so every resolver
+asking for it shares its batch. Batch functions answer in key order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import asyncpg
+from aiodataloader import DataLoader
+
+from db.catalog import fetch_families_by_ids
+
+if TYPE_CHECKING:
+    from resolvers.context import Context
+
+L = TypeVar("L", bound="Loader[Any, Any]")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loader(DataLoader, Generic[K, V]):
+    """A DataLoader bound to one request's context."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__()
+        self.context = context
+
+
+class LoaderRegistry:
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self._loaders: dict[type, Any] = {}
+
+    def get(self, loader_class: type[L]) -> L:
+        loader = self._loaders.get(loader_class)
+        if loader is None:
+            loader = self._loaders[loader_class] = loader_class(self._context)
+        return loader
+
+
+def in_key_order(keys: Sequence[K], rows: Sequence[asyncpg.Record], key: str = "id") -> list[Any]:
+    by_key = {row[key]: row for row in rows}
+    return [by_key.get(k) for k in keys]
+
+
+class FamilyById(Loader[int, asyncpg.Record | None]):
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
+        rows = await fetch_families_by_ids(self.context.pool, keys)
+        return in_key_order(keys, rows)

@@ -1,0 +1,50 @@
+"""The Schema: one Query and one Mutation composed from the domains, plus limits.
+
+Domains (`catalog`, `accounts`, `fleet`) each give a Query mixin, a Mutation
+mixin and the node loaders of their types; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from config import Settings
+from schema import accounts, catalog, fleet
+from schema.extensions import MaskUnexpectedErrors
+from schema.node import build_node_query
+
+NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
+NodeQuery = build_node_query(NODE_LOADERS)
+
+
+@strawberry.type
+class Query(NodeQuery, catalog.CatalogQuery, accounts.AccountsQuery, fleet.FleetQuery):  # type: ignore[misc,valid-type]
+    pass
+
+
+@strawberry.type
+class Mutation(accounts.AccountsMutation, fleet.FleetMutation):
+    pass
+
+
+def _has_fields(cls: type) -> bool:
+    return bool(cls.__strawberry_definition__.fields)  # type: ignore[attr-defined]
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        MaskUnexpectedErrors(),
+    ]
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation if _has_fields(Mutation) else None,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+    )

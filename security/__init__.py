@@ -1,0 +1,1 @@
+"""Cryptography the services share: password hashing."""

@@ -1,0 +1,274 @@
+"""Service360: the Starlette application and its command line.
+
+    python server.py serve [--demo]     migrate, optionally load demo data, serve
+    python server.py migrate            apply pending migrations
+    python server.py seed-demo          load the demo data (once)
+    python server.py create-staff EMAIL platform staff account
+    python server.py import FILE        organizations, sites, products (JSON lines)
+    python server.py export-schema      print the GraphQL SDL
+
+Without DATABASE_URL an embedded PostgreSQL runs under .data/ for as long as
+the command does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+import asyncpg
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from config import ConfigError, Settings
+from db.embedded import dsn_for_database, embedded_postgres
+from db.migrate import MigrationError, apply_migrations
+from db.pool import create_pool
+from schema import build_schema
+from security.passwords import PasswordHashing
+from telemetry import configure_logging
+from web.graphql_app import GraphQLApp
+from web.health import healthz, readyz
+from web.request_context import RequestContextMiddleware
+
+logger = logging.getLogger("service360")
+DATABASE_NAME = "service360"
+
+
+class State(TypedDict):
+    pool: asyncpg.Pool
+    settings: Settings
+    resources: dict[str, Any]
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app. Resources (pool, hashing, mail sender) open in its lifespan."""
+    if settings.database_url is None:
+        raise ConfigError("DATABASE_URL must be set for the app (serve sets it)")
+    database_url = settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        pool = await create_pool(
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        resources: dict[str, Any] = {
+            "passwords": PasswordHashing(settings.argon2_concurrency),
+        }
+        try:
+            yield {"pool": pool, "settings": settings, "resources": resources}
+        finally:
+            await pool.close()
+
+    graphql = GraphQLApp(build_schema(settings), graphql_ide="graphiql")
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    middleware = [Middleware(RequestContextMiddleware)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn workers (`server:app_from_env`)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+# ---------------------------------------------------------------- database
+
+
+async def ensure_database(server_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(dsn_for_database(server_dsn, "postgres"))
+    try:
+        exists = await conn.fetchval("select 1 from pg_database where datname = $1", name)
+        if not exists:
+            await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def database_url_for(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded server's (running while the command runs)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with embedded_postgres(Path(settings.data_dir) / "postgres") as server_dsn:
+        asyncio.run(ensure_database(server_dsn, DATABASE_NAME))
+        yield dsn_for_database(server_dsn, DATABASE_NAME)
+
+
+async def migrate(database_url: str) -> list[int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+async def seed_demo(database_url: str) -> bool:
+    from db.demo import load_demo_data
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await load_demo_data(conn)
+    finally:
+        await conn.close()
+
+
+# ------------------------------------------------------------ command line
+
+
+def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    applied = asyncio.run(migrate(database_url))
+    logger.info("database migrated", extra={"applied": applied})
+    if args.demo:
+        loaded = asyncio.run(seed_demo(database_url))
+        logger.info("demo data " + ("loaded" if loaded else "already present"))
+    # Workers are separate processes: they read the database from the
+    # environment, and never start a database of their own.
+    os.environ["DATABASE_URL"] = database_url
+    logger.info(
+        "serving",
+        extra={
+            "url": f"http://{settings.host}:{settings.port}/graphql",
+            "workers": settings.workers,
+        },
+    )
+    uvicorn.run(
+        "server:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_migrate(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    applied = asyncio.run(migrate(database_url))
+    print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
+    return 0
+
+
+def cmd_seed_demo(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    asyncio.run(migrate(database_url))
+    loaded = asyncio.run(seed_demo(database_url))
+    print("demo data loaded" if loaded else "demo data already present")
+    return 0
+
+
+def cmd_create_staff(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    from db.accounts_admin import create_staff_user
+    from security.passwords import hash_password_sync
+
+    password = os.environ.get("STAFF_PASSWORD") or getpass.getpass(
+        "Password for the staff account: "
+    )
+    if not 12 <= len(password) <= 128:
+        print("error: the password must have 12 to 128 characters", file=sys.stderr)
+        return 1
+    asyncio.run(migrate(database_url))
+
+    async def create() -> bool:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await create_staff_user(conn, args.email, hash_password_sync(password))
+        finally:
+            await conn.close()
+
+    created = asyncio.run(create())
+    print(f"staff account {'created' if created else 'updated'}: {args.email}")
+    return 0
+
+
+def cmd_import(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    from db.importer import ImportError_, import_file
+
+    asyncio.run(migrate(database_url))
+
+    async def run() -> dict[str, int]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await import_file(conn, Path(args.file))
+        finally:
+            await conn.close()
+
+    try:
+        counts = asyncio.run(run())
+    except ImportError_ as error:
+        print(f"error: {error} (nothing was imported)", file=sys.stderr)
+        return 1
+    print("imported " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    return 0
+
+
+def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    print(build_schema(settings).as_str())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="server.py", description="Service360 GraphQL backend.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="migrate and serve http://HOST:PORT/graphql")
+    serve.add_argument("--demo", action="store_true", help="load the demo data first (once)")
+    serve.set_defaults(run=cmd_serve)
+    commands.add_parser("migrate", help="apply pending migrations").set_defaults(run=cmd_migrate)
+    commands.add_parser("seed-demo", help="load the demo data (once)").set_defaults(
+        run=cmd_seed_demo
+    )
+    staff = commands.add_parser(
+        "create-staff", help="create a platform staff account (password: prompt or STAFF_PASSWORD)"
+    )
+    staff.add_argument("email")
+    staff.set_defaults(run=cmd_create_staff)
+    importer = commands.add_parser(
+        "import",
+        help="import organizations, domains, sites, products, service requests (JSON lines)",
+    )
+    importer.add_argument("file")
+    importer.set_defaults(run=cmd_import)
+    commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
+        run=cmd_export_schema
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    if args.command != "export-schema":
+        configure_logging(settings.log_level)
+    try:
+        if args.command == "export-schema":
+            code: int = args.run(settings, args)
+        else:
+            with database_url_for(settings) as database_url:
+                code = args.run(settings, database_url, args)
+    except (MigrationError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP edge: middleware and endpoints around the GraphQL app."""
