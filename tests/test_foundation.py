@@ -116,3 +116,23 @@ def test_bad_configuration_is_refused_with_one_clear_line(
     with pytest.raises(ConfigError, match=message) as error:
         Settings.from_env(environ)
     assert "\n" not in str(error.value)
+
+
+async def test_readiness_fails_while_a_migration_is_pending(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    latest = await db.fetchval("select max(version) from schema_migrations")
+    await db.execute("delete from schema_migrations where version = $1", latest)
+    response = await client.http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["pendingMigrations"] == [latest]
+
+
+async def test_an_applied_migration_edited_afterwards_stops_the_start(
+    db: asyncpg.Connection,
+) -> None:
+    from db.migrate import MigrationError
+
+    await db.execute("update schema_migrations set checksum = 'edited' where version = 1")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        await apply_migrations(db)
