@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -27,20 +26,22 @@ class PasswordHashing:
     def __init__(self, concurrency: int, hasher: PasswordHasher = _HASHER) -> None:
         self._hasher = hasher
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._dummy_hash: str | None = None
         self.waiting = 0
 
-    @cached_property
-    def _dummy_hash(self) -> str:
+    async def _dummy(self) -> str:
         # Compared against when there is no account, so that an unknown
         # address costs as much time as a known one (no enumeration by timing).
-        return self._hasher.hash("service360 dummy password for equal work")
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash("service360 dummy password for equal work")
+        return self._dummy_hash
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when `password` matches; runs a dummy check when there is no hash."""
-        target = password_hash or self._dummy_hash
+        target = password_hash or await self._dummy()
         matched = await self._run(self._verify_sync, target, password)
         return matched and password_hash is not None
 
