@@ -50,6 +50,20 @@ class Settings:
         ("Become a partner", "https://partners.service360.example/apply"),
         ("Partner portal sign-in", "https://partners.service360.example/portal"),
     )
+    # One-time codes (DESIGN §5).
+    code_ttl_seconds: int = 600
+    code_max_attempts: int = 5
+    code_resend_seconds: int = 60
+    code_max_per_hour: int = 5
+    # Throttling of signIn, verifyEmail, resendVerificationCode,
+    # requestPasswordReset, resetPassword: hits per window, per action.
+    throttle_window_seconds: int = 900
+    throttle_per_address: int = 10
+    throttle_per_client: int = 100
+    # Mail sender: how often it looks for due mail, and its retry back-off.
+    mail_poll_seconds: float = 2.0
+    mail_retry_base_seconds: float = 10.0
+    mail_retry_max_seconds: float = 3600.0
 
     @property
     def is_production(self) -> bool:
@@ -89,6 +103,16 @@ class Settings:
             cors_origins=reader.csv("CORS_ORIGINS"),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024, 100_000_000),
             partner_program_links=reader.links("PARTNER_PROGRAM_LINKS", cls.partner_program_links),
+            code_ttl_seconds=reader.integer("CODE_TTL_SECONDS", cls.code_ttl_seconds, 60, 86_400),
+            throttle_window_seconds=reader.integer(
+                "THROTTLE_WINDOW_SECONDS", cls.throttle_window_seconds, 1, 86_400
+            ),
+            throttle_per_address=reader.integer(
+                "THROTTLE_PER_ADDRESS", cls.throttle_per_address, 1, 1_000_000
+            ),
+            throttle_per_client=reader.integer(
+                "THROTTLE_PER_CLIENT", cls.throttle_per_client, 1, 1_000_000
+            ),
         )
 
 
