@@ -1,0 +1,28 @@
+"""graphql_jit: a compiled executor and a document cache for graphql-core.
+
+* ``CompiledExecutor`` (or ``CompiledExecutionMixin`` in front of any
+  graphql-core ``Executor`` subclass): pass it as ``executor_class`` to
+  ``graphql.execute`` (``execution_context_class`` in Strawberry). Each
+  operation is planned once; plain attribute reads of scalars, enums, objects
+  and lists are completed by the plan, everything else by graphql-core's own
+  algorithm. Answers and errors are the stock ones.
+* ``DocumentCache``: parsed and validated documents by the hash of their text,
+  with an analysis (tokens, aliases, depth, cost inputs) from which per-request
+  limits are checked without walking the document again.
+"""
+
+from graphql_jit.compiler import OperationPlan
+from graphql_jit.executor import (
+    CompiledExecutionMixin,
+    CompiledExecutor,
+    PlanCache,
+    compiled_executor_class,
+)
+
+__all__ = [
+    "CompiledExecutionMixin",
+    "CompiledExecutor",
+    "OperationPlan",
+    "PlanCache",
+    "compiled_executor_class",
+]

@@ -1,0 +1,507 @@
+"""The compiled executor: graphql-core's executor with planned selection sets.
+
+``CompiledExecutionMixin`` goes in front of any subclass of graphql-core's
+``Executor`` (``CompiledExecutor`` puts it in front of ``IncrementalExecutor``,
+the class that ``graphql.execute`` and Strawberry use) and overrides two hooks:
+
+* ``execute_root_grouped_field_set``: a query's (or subscription event's) root
+  fields run from the operation's plan.
+* ``collect_and_execute_subfields``: an object completed by the stock
+  algorithm (a field with a resolver of its own, an abstract type once its
+  runtime type is known, a mutation's payload) runs from the plan of its
+  sub-selection when that selection is static.
+
+Everything else is graphql-core's own code, called with the same arguments:
+``execute_field`` for fields with resolvers, ``complete_value`` for any value a
+fast path does not recognise, ``handle_field_error`` for every error. The
+departures from the stock algorithm, all invisible in the result:
+
+* no ``GraphQLResolveInfo`` and no ``Path`` is built for a planned field unless
+  it is needed (an error, a value handed back to the stock completion);
+* a planned field's value is read directly (the plan checked at build time that
+  its resolver is a plain attribute read, see ``attribute_reader``);
+* with graphql-core's default resolver, a value that turns out to be callable
+  is handed back to ``execute_field``, which reads the attribute a second time
+  and calls it (the stock resolver would have called it the first time).
+
+Plans are kept per operation node, for as long as that node lives (in practice
+as long as the document cache keeps the document).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from graphql import (
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    OperationDefinitionNode,
+)
+from graphql.execution.collect_fields import (
+    FieldDetailsList,
+    GroupedFieldSet,
+    collect_fields,
+)
+from graphql.execution.executor import Executor, default_field_resolver
+from graphql.execution.incremental import IncrementalExecutor
+from graphql.pyutils import Path, Undefined, gather_with_cancel
+
+from graphql_jit.compiler import (
+    LEAF_LIST,
+    MISS,
+    OBJECT,
+    FieldPlan,
+    LeafCoercers,
+    ObjectPlan,
+    OperationPlan,
+    Reader,
+    default_resolver_reader,
+    is_static_selection,
+)
+
+if TYPE_CHECKING:
+    from graphql.pyutils import AwaitableOrValue
+
+__all__ = ["CompiledExecutionMixin", "CompiledExecutor", "PlanCache"]
+
+
+class PlanCache:
+    """Operation plans keyed by the identity of their operation node.
+
+    An entry is dropped when its operation node is garbage collected, so the
+    cache is bounded by whatever keeps documents alive (the document cache).
+    Plans hold field nodes but never the operation node itself.
+    """
+
+    __slots__ = ("__weakref__", "_plans", "coercers")
+
+    def __init__(self) -> None:
+        self._plans: dict[int, OperationPlan] = {}
+        self.coercers = LeafCoercers()
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def get(self, operation: OperationDefinitionNode) -> OperationPlan | None:
+        return self._plans.get(id(operation))
+
+    def put(self, operation: OperationDefinitionNode, plan: OperationPlan) -> None:
+        key = id(operation)
+        if key not in self._plans:
+            weakref.finalize(operation, self._plans.pop, key, None)
+        self._plans[key] = plan
+
+    def clear(self) -> None:
+        self._plans.clear()
+
+
+_DEFAULT_PLANS = PlanCache()
+
+
+class CompiledExecutionMixin:
+    """Overrides of graphql-core's ``Executor`` that run selection sets from plans."""
+
+    plan_cache: ClassVar[PlanCache] = _DEFAULT_PLANS
+
+    if TYPE_CHECKING:  # provided by graphql-core's Executor
+
+        schema: Any
+        fragments: Any
+        operation: OperationDefinitionNode
+        variable_values: Any
+        field_resolver: Any
+        middleware_manager: Any
+        hide_suggestions: bool
+        is_awaitable: Callable[[Any], bool]
+
+        def execute_field(
+            self,
+            parent_type: GraphQLObjectType,
+            source: Any,
+            field_details_list: FieldDetailsList,
+            path: Path,
+            position_context: Any,
+        ) -> Any: ...
+
+        def build_resolve_info(
+            self,
+            field_def: GraphQLField,
+            field_nodes: list[Any],
+            parent_type: GraphQLObjectType,
+            path: Path,
+        ) -> Any: ...
+
+        def handle_field_error(
+            self,
+            raw_error: Exception,
+            return_type: GraphQLOutputType,
+            field_details_list: FieldDetailsList,
+            path: Path,
+        ) -> None: ...
+
+        def complete_value(
+            self,
+            return_type: GraphQLOutputType,
+            field_details_list: FieldDetailsList,
+            info: Any,
+            path: Path,
+            result: Any,
+            position_context: Any,
+        ) -> Any: ...
+
+        def complete_awaitable_value(
+            self,
+            return_type: GraphQLOutputType,
+            field_details_list: FieldDetailsList,
+            info: Any,
+            path: Path,
+            result: Any,
+            position_context: Any,
+        ) -> Any: ...
+
+        def complete_list_item_value(
+            self,
+            item: Any,
+            complete_results: list[Any],
+            item_type: GraphQLOutputType,
+            field_details_list: FieldDetailsList,
+            info: Any,
+            item_path: Path,
+            position_context: Any,
+        ) -> bool: ...
+
+        def complete_awaitable_list_item_value(
+            self,
+            item: Any,
+            item_type: GraphQLOutputType,
+            field_details_list: FieldDetailsList,
+            info: Any,
+            item_path: Path,
+            position_context: Any,
+        ) -> Any: ...
+
+        def settle_in_background(self, awaitables: list[Awaitable[Any]]) -> None: ...
+
+    # -- plan lookup -----------------------------------------------------------
+
+    def attribute_reader(
+        self, field_name: str, field_def: GraphQLField
+    ) -> tuple[Reader, bool] | None:
+        """How to read this field's value directly, if its resolver is a plain read.
+
+        Returns a reader and whether a callable value must be handed back to the
+        stock resolver; ``None`` when the field must run through its resolver.
+        The base implementation recognises graphql-core's default resolver;
+        integrations (see ``graphql_jit.strawberry``) add their own.
+        """
+        if field_def.resolve is None and self.field_resolver is default_field_resolver:
+            return default_resolver_reader(field_name), True
+        return None
+
+    def _jit_plan(self) -> OperationPlan | None:
+        manager = self.middleware_manager
+        if manager is not None and manager.middlewares:
+            return None  # middleware wraps every resolver: no field is a plain read
+        cache = self.plan_cache
+        operation = self.operation
+        plan = cache.get(operation)
+        if (
+            plan is None
+            or plan.schema is not self.schema
+            or plan.field_resolver is not self.field_resolver
+        ):
+            plan = OperationPlan(
+                self.schema,
+                self.fragments,
+                self.field_resolver,
+                self.attribute_reader,
+                cache.coercers,
+            )
+            plan.hide_suggestions = self.hide_suggestions
+            cache.put(operation, plan)
+        return plan
+
+    # -- overridden hooks --------------------------------------------------------
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        serially: bool,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        if not serially and position_context is None:
+            plan = self._jit_plan()
+            if plan is not None:
+                root = plan.root
+                if root is None and is_static_selection(
+                    self.operation.selection_set, self.fragments
+                ):
+                    collected = collect_fields(
+                        self.schema,
+                        self.fragments,
+                        self.variable_values,
+                        root_type,
+                        self.operation,
+                        self.hide_suggestions,
+                    )
+                    if not collected.new_defer_usages:
+                        root = plan.root = plan.plan_fields(
+                            root_type, collected.grouped_field_set
+                        )
+                if root is not None and root.type is root_type:
+                    return self.execute_plan(root, root_value, None)
+        return super().execute_root_grouped_field_set(  # type: ignore[misc]
+            root_type, root_value, grouped_field_set, serially, position_context
+        )
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        if position_context is None:
+            plan = self._jit_plan()
+            if plan is not None:
+                child = plan.foreign_child_plan(return_type, field_details_list)
+                if child is not None:
+                    return self.execute_plan(child, result, path)
+        return super().collect_and_execute_subfields(  # type: ignore[misc]
+            return_type, field_details_list, path, result, position_context
+        )
+
+    # -- planned execution ---------------------------------------------------------
+
+    def execute_plan(
+        self, plan: ObjectPlan, source: Any, path: Path | None
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """Execute a planned selection set (``execute_fields`` of the stock executor)."""
+        return plan.run(self, source, path)  # type: ignore[no-any-return]
+
+    def _gather_fields(
+        self, results: dict[str, Any], awaitable_fields: list[str]
+    ) -> Awaitable[dict[str, Any]]:
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                key = awaitable_fields[0]
+                results[key] = await results[key]
+            else:
+                awaited = await gather_with_cancel(*(results[key] for key in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def _read_error(self, field: FieldPlan, raw_error: Exception, path: Any) -> None:
+        """The resolver (an attribute read) raised: ``execute_field``'s handler."""
+        self.handle_field_error(
+            raw_error,
+            field.return_type,
+            field.field_details_list,
+            _field_path(path, field),
+        )
+
+    def _leaf_miss(self, field: FieldPlan, source: Any, value: Any, path: Any) -> Any:
+        """A leaf value that the inline check did not accept."""
+        if value is None and field.nullable:
+            return None
+        if field.check_callable and callable(value):
+            return self.execute_field(
+                field.parent_type, source, field.field_details_list, _field_path(path, field), None
+            )
+        return self._complete_read_value(field, value, path)
+
+    def _execute_generic(self, field: FieldPlan, source: Any, path: Any) -> Any:
+        return self.execute_field(
+            field.parent_type, source, field.field_details_list, _field_path(path, field), None
+        )
+
+    def _execute_read_field(self, field: FieldPlan, source: Any, path: Any) -> Any:
+        """An attribute read of an object, a list of leaves or a list of objects."""
+        try:
+            value = field.read(source)  # type: ignore[misc]
+        except Exception as raw_error:
+            self._read_error(field, raw_error, path)
+            return None
+        if value is None:
+            if field.nullable:
+                return None
+            return self._complete_read_value(field, value, path)
+        if field.check_callable and callable(value):
+            return self._execute_generic(field, source, path)
+        kind = field.kind
+        if kind == LEAF_LIST:
+            if type(value) is list or type(value) is tuple:
+                coerce = field.coerce
+                completed_items = [coerce(item) for item in value]  # type: ignore[misc]
+                for item in completed_items:
+                    if item is MISS:
+                        break
+                else:
+                    return completed_items
+            return self._complete_read_value(field, value, path)
+        if value is Undefined or isinstance(value, Exception) or self.is_awaitable(value):
+            return self._complete_read_value(field, value, path)
+        field_path = (path, field.key, field.parent_type.name)
+        try:
+            if kind == OBJECT:
+                completed = field.child.run(self, value, field_path)  # type: ignore[union-attr]
+            elif type(value) is list or type(value) is tuple:
+                completed = self._complete_object_list(field, value, field_path)
+            else:
+                return self._complete_read_value(field, value, path)
+            if type(completed) is not dict and type(completed) is not list:
+                return self._await_completed(completed, field.return_type, field, field_path)
+        except Exception as raw_error:
+            self.handle_field_error(
+                raw_error, field.return_type, field.field_details_list, _path(field_path)
+            )
+            return None
+        return completed
+
+    def _complete_object_list(
+        self,
+        field: FieldPlan,
+        items: list[Any] | tuple[Any, ...],
+        field_path: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        """``complete_iterable_value`` for a list of planned objects."""
+        run = field.child.run  # type: ignore[union-attr]
+        item_type: Any = field.item_type
+        details = field.field_details_list
+        is_awaitable = self.is_awaitable
+        completed_results: list[Any] = []
+        append = completed_results.append
+        awaitable_indices: list[int] = []
+        info: Any = None
+        try:
+            for index, item in enumerate(items):
+                item_path = (field_path, index, None)
+                if (
+                    item is None
+                    or item is Undefined
+                    or isinstance(item, Exception)
+                    or is_awaitable(item)
+                ):
+                    if info is None:
+                        info = self.build_resolve_info(
+                            field.field_def, field.field_nodes, field.parent_type, _path(field_path)
+                        )
+                    if is_awaitable(item):
+                        append(
+                            self.complete_awaitable_list_item_value(
+                                item, item_type, details, info, _path(item_path), None
+                            )
+                        )
+                        awaitable_indices.append(index)
+                    elif self.complete_list_item_value(
+                        item, completed_results, item_type, details, info, _path(item_path), None
+                    ):
+                        awaitable_indices.append(index)
+                    continue
+                try:
+                    completed = run(self, item, item_path)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, details, _path(item_path))
+                    append(None)
+                    continue
+                if type(completed) is dict:
+                    append(completed)
+                else:
+                    append(self._await_completed(completed, item_type, field, item_path))
+                    awaitable_indices.append(index)
+        except Exception:
+            if awaitable_indices:
+                self.settle_in_background([completed_results[i] for i in awaitable_indices])
+            raise
+
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                index = awaitable_indices[0]
+                completed_results[index] = await completed_results[index]
+            else:
+                awaited = await gather_with_cancel(
+                    *(completed_results[i] for i in awaitable_indices)
+                )
+                for index, sub_result in zip(awaitable_indices, awaited, strict=True):
+                    completed_results[index] = sub_result
+            return completed_results
+
+        return get_completed_results()
+
+    async def _await_completed(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        field: FieldPlan,
+        path: Any,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field.field_details_list, _path(path))
+            return None
+
+    def _complete_read_value(self, field: FieldPlan, value: Any, path: Any) -> Any:
+        """The tail of ``execute_field`` for a value already read: stock completion."""
+        field_path = _field_path(path, field)
+        return_type = field.return_type
+        details = field.field_details_list
+        info = self.build_resolve_info(
+            field.field_def, field.field_nodes, field.parent_type, field_path
+        )
+        try:
+            if self.is_awaitable(value):
+                return self.complete_awaitable_value(
+                    return_type, details, info, field_path, value, None
+                )
+            completed = self.complete_value(return_type, details, info, field_path, value, None)
+            if self.is_awaitable(completed):
+                return self._await_completed(completed, return_type, field, field_path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, field_path)
+            return None
+        return completed
+
+
+def _path(path: Any) -> Path | None:
+    """Turn a lazy ``(prev, key, typename)`` position into graphql-core's ``Path``.
+
+    Planned execution passes positions as plain tuples (cheap to build, never
+    needed unless something goes wrong); ``Path`` compares by value, so a
+    position built twice is the same position for ``CollectedErrors``.
+    """
+    if path is None or type(path) is Path:
+        return path
+    return Path(_path(path[0]), path[1], path[2])
+
+
+def _field_path(path: Any, field: FieldPlan) -> Path:
+    return Path(_path(path), field.key, field.parent_type.name)
+
+
+class CompiledExecutor(CompiledExecutionMixin, IncrementalExecutor):
+    """graphql-core's default executor with compiled selection sets."""
+
+
+def compiled_executor_class(
+    base: type[Executor] = IncrementalExecutor,
+    plan_cache: PlanCache | None = None,
+    mixin: type[CompiledExecutionMixin] = CompiledExecutionMixin,
+) -> type[Executor]:
+    """A compiled executor class over ``base`` with its own plan cache."""
+    return type(
+        f"Compiled{base.__name__}",
+        (mixin, base),
+        {"plan_cache": plan_cache if plan_cache is not None else PlanCache()},
+    )
