@@ -6,6 +6,7 @@ the start with one line naming the variable (`ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -45,6 +46,15 @@ class Settings:
     max_query_cost: int = 50_000
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
+    # HTTP edge (web/): persisted queries `off` | `apq` | `only` (trusted
+    # documents), their limits, proxies whose X-Request-ID is believed, and
+    # the directory of per-worker metric files (WORKERS > 1; a fresh temporary
+    # one when empty).
+    persisted_queries: str = "apq"
+    apq_max_document_bytes: int = 50_000
+    apq_max_stored: int = 10_000
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    metrics_dir: str = ""
     partner_program_links: tuple[tuple[str, str], ...] = (
         ("Partner program overview", "https://partners.service360.example/program"),
         ("Become a partner", "https://partners.service360.example/apply"),
@@ -102,6 +112,15 @@ class Settings:
             max_query_cost=reader.integer("MAX_QUERY_COST", cls.max_query_cost, 1, 10_000_000),
             cors_origins=reader.csv("CORS_ORIGINS"),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024, 100_000_000),
+            persisted_queries=reader.choice(
+                "PERSISTED_QUERIES", ("off", "apq", "only"), cls.persisted_queries
+            ),
+            apq_max_document_bytes=reader.integer(
+                "APQ_MAX_DOCUMENT_BYTES", cls.apq_max_document_bytes, 100, 10_000_000
+            ),
+            apq_max_stored=reader.integer("APQ_MAX_STORED", cls.apq_max_stored, 1, 10_000_000),
+            trusted_proxies=reader.networks("TRUSTED_PROXIES", cls.trusted_proxies),
+            metrics_dir=env.get("METRICS_DIR", cls.metrics_dir),
             partner_program_links=reader.links("PARTNER_PROGRAM_LINKS", cls.partner_program_links),
             code_ttl_seconds=reader.integer("CODE_TTL_SECONDS", cls.code_ttl_seconds, 60, 86_400),
             throttle_window_seconds=reader.integer(
@@ -153,6 +172,23 @@ class _Reader:
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self.environ.get(name, "")
         return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def networks(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """Comma-separated addresses or networks (`10.0.0.0/8`), or `*` for any."""
+        raw = self.environ.get(name)
+        if raw is None:
+            return default
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        for item in items:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} entries must be addresses or networks, got {item!r}"
+                ) from None
+        return items
 
     def links(self, name: str, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """`Title|https://url,Other|https://url` (titles without commas)."""
