@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from resolvers.errors import UserError
+
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
         "unauthenticated": "Sign in to see this.",
@@ -16,6 +18,36 @@ MESSAGES: dict[str, dict[str, str]] = {
             "attached to an organization."
         ),
         "staff_only": "Only the platform staff may do this.",
+        "required": "This field is required.",
+        "too_long": "This field is too long (at most {max} characters).",
+        "invalid": "This value is not valid.",
+        "email_invalid": "This is not a valid email address.",
+        "email_personal": (
+            "Use your business email address: personal mail services such as {domain} "
+            "are not accepted."
+        ),
+        "email_disposable": "Disposable email addresses ({domain}) are not accepted.",
+        "password_too_short": "Use at least {min} characters.",
+        "password_too_long": "Use at most {max} characters.",
+        "password_common": "This password is too common or too easy to guess.",
+        "country_invalid": "Use a two-letter ISO country code, e.g. FR or US.",
+        "language_invalid": "Supported languages are English (en) and French (fr).",
+        "phone_invalid": "Use digits, spaces, +, -, ( and ) only.",
+        "website_invalid": "Use a web address starting with https:// or http://.",
+        "number_invalid": "Use a number between {min} and {max}.",
+        "code_invalid": "This code is not valid.",
+        "code_expired": "This code has expired: ask for a new one.",
+        "code_spent": "Too many wrong tries: this code no longer works, ask for a new one.",
+        "rate_limited": "Too many attempts: try again in {seconds} seconds.",
+        "invalid_credentials": "The email address or the password is not correct.",
+        "email_not_verified": (
+            "Verify your email address first: enter the code we sent, or ask for a new one."
+        ),
+        "wrong_step": "Your registration is not at this step (it is at {step}).",
+        "not_a_choice": "Choose one of the organizations offered to you.",
+        "request_not_found": "There is no such onboarding request.",
+        "request_decided": "This onboarding request has already been decided.",
+        "note_required": "Say why the request is rejected.",
     },
     "fr": {
         "unauthenticated": "Connectez-vous pour voir ceci.",
@@ -24,8 +56,48 @@ MESSAGES: dict[str, dict[str, str]] = {
             "n'est pas encore rattaché à une organisation."
         ),
         "staff_only": "Seule l'équipe de la plateforme peut faire ceci.",
+        "required": "Ce champ est obligatoire.",
+        "too_long": "Ce champ est trop long ({max} caractères au plus).",
+        "invalid": "Cette valeur n'est pas valide.",
+        "email_invalid": "Cette adresse e-mail n'est pas valide.",
+        "email_personal": (
+            "Utilisez votre adresse e-mail professionnelle : les messageries "
+            "personnelles comme {domain} ne sont pas acceptées."
+        ),
+        "email_disposable": "Les adresses e-mail jetables ({domain}) ne sont pas acceptées.",
+        "password_too_short": "Utilisez au moins {min} caractères.",
+        "password_too_long": "Utilisez au plus {max} caractères.",
+        "password_common": "Ce mot de passe est trop courant ou trop facile à deviner.",
+        "country_invalid": "Utilisez un code pays ISO à deux lettres, par exemple FR ou US.",
+        "language_invalid": "Les langues prises en charge sont l'anglais (en) et le français (fr).",
+        "phone_invalid": "Utilisez uniquement des chiffres, des espaces et + - ( ).",
+        "website_invalid": "Utilisez une adresse web commençant par https:// ou http://.",
+        "number_invalid": "Utilisez un nombre entre {min} et {max}.",
+        "code_invalid": "Ce code n'est pas valide.",
+        "code_expired": "Ce code a expiré : demandez-en un nouveau.",
+        "code_spent": (
+            "Trop d'essais erronés : ce code ne fonctionne plus, demandez-en un nouveau."
+        ),
+        "rate_limited": "Trop de tentatives : réessayez dans {seconds} secondes.",
+        "invalid_credentials": "L'adresse e-mail ou le mot de passe n'est pas correct.",
+        "email_not_verified": (
+            "Vérifiez d'abord votre adresse e-mail : saisissez le code envoyé, ou "
+            "demandez-en un nouveau."
+        ),
+        "wrong_step": "Votre inscription n'est pas à cette étape (elle est à {step}).",
+        "not_a_choice": "Choisissez l'une des organisations proposées.",
+        "request_not_found": "Cette demande d'inscription n'existe pas.",
+        "request_decided": "Cette demande d'inscription a déjà été tranchée.",
+        "note_required": "Indiquez pourquoi la demande est refusée.",
     },
 }
+
+
+def user_error(
+    language: str, code: str, key: str, field: list[str] | None = None, **values: Any
+) -> UserError:
+    """A userError whose message is `key` in `language`."""
+    return UserError(code, text(language, key, **values), field)
 
 
 def text(language: str, key: str, **values: Any) -> str:

@@ -1,0 +1,1 @@
+"""Mail: templates, the transactional outbox writer and the sender task."""

@@ -1,0 +1,549 @@
+"""The registration state machine (DESIGN §4) and password reset.
+
+Each mutation runs in one transaction that first locks the user's row and
+checks the step, so concurrent or aliased calls see each other's changes;
+any call out of order answers WRONG_STEP. Mail goes to the outbox in the
+same transaction. createAccount, resendVerificationCode and
+requestPasswordReset answer alike for known and unknown addresses.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from db.accounts import (
+    Conn,
+    fetch_organizations_for_domains,
+    insert_onboarding_request,
+    insert_organization,
+    insert_user,
+    lock_onboarding_request,
+    lock_user,
+    lock_user_by_email,
+    mark_email_verified,
+    revoke_user_sessions,
+    save_onboarding_decision,
+    save_profile,
+    set_password,
+    update_user_step,
+)
+from db.throttle import code_send_wait_seconds, lock_address, record_code_send
+from mail.outbox import enqueue_mail
+from resolvers.context import SUPPORTED_LANGUAGES, Context
+from resolvers.email_policy import (
+    EmailAddress,
+    business_email,
+    domain_and_parents,
+    normalize_email,
+    password_problem,
+)
+from resolvers.errors import UserError, UserErrors
+from resolvers.i18n import user_error
+from resolvers.one_time_codes import check_code, issue_code
+from resolvers.permissions import require_staff, require_viewer
+from resolvers.sessions import SessionGrant, open_session, password_hashing
+from resolvers.throttle import throttle
+
+VERIFY_EMAIL = "VERIFY_EMAIL"
+RESET_PASSWORD = "RESET_PASSWORD"  # noqa: S105 - a code purpose
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{3,38}[0-9]$")
+WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+MAX_EMPLOYEES = 10_000_000
+
+
+# ------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True)
+class AccountForm:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    country: str | None
+    preferred_language: str | None
+
+
+@dataclass(frozen=True)
+class AddressForm:
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str
+
+
+@dataclass(frozen=True)
+class ProfileForm:
+    company_name: str
+    job_title: str
+    business_phone: str
+    address: AddressForm
+
+
+@dataclass(frozen=True)
+class OrganizationForm:
+    legal_name: str
+    website: str | None
+    address: AddressForm
+    employee_count: int | None
+
+
+class Checker:
+    """Collects every input problem of a mutation, then raises them together."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.errors: list[UserError] = []
+
+    def add(self, error: UserError) -> None:
+        self.errors.append(error)
+
+    def error(self, code: str, key: str, field: list[str], **values: Any) -> None:
+        self.errors.append(user_error(self.language, code, key, field, **values))
+
+    def text(
+        self, value: str | None, field: list[str], max_length: int, required: bool = True
+    ) -> str | None:
+        cleaned = unicodedata.normalize("NFC", value).strip() if value is not None else ""
+        if not cleaned:
+            if required:
+                self.error("REQUIRED", "required", field)
+            return None
+        if len(cleaned) > max_length:
+            self.error("TOO_LONG", "too_long", field, max=max_length)
+            return None
+        if any(unicodedata.category(c) == "Cc" for c in cleaned):
+            self.error("INVALID", "invalid", field)
+            return None
+        return cleaned
+
+    def country(self, value: str | None, field: list[str], required: bool = True) -> str | None:
+        cleaned = (value or "").strip().upper()
+        if not cleaned:
+            if required:
+                self.error("REQUIRED", "required", field)
+            return None
+        if not COUNTRY.match(cleaned):
+            self.error("INVALID", "country_invalid", field)
+            return None
+        return cleaned
+
+    def address(self, form: AddressForm, field: list[str]) -> dict[str, str | None]:
+        return {
+            "line1": self.text(form.line1, [*field, "line1"], 200),
+            "line2": self.text(form.line2, [*field, "line2"], 200, required=False),
+            "city": self.text(form.city, [*field, "city"], 100),
+            "region": self.text(form.region, [*field, "region"], 100, required=False),
+            "postalCode": self.text(form.postal_code, [*field, "postalCode"], 20, required=False),
+            "country": self.country(form.country, [*field, "country"]),
+        }
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise UserErrors(self.errors)
+
+
+def language_of(value: str | None) -> str | None:
+    """`fr`, `fr-CA` → "fr"; None when not supported."""
+    if value is None:
+        return None
+    primary = value.strip().lower().replace("_", "-").split("-")[0]
+    return primary if primary in SUPPORTED_LANGUAGES else None
+
+
+def email_domain(email: str) -> str:
+    return email.rsplit("@", 1)[1].lower()
+
+
+def organization_label(row: asyncpg.Record) -> str:
+    return f"{row['name']} — {row['division']}" if row["division"] else str(row["name"])
+
+
+def wrong_step(context: Context, step: str) -> UserError:
+    return user_error(context.language, "WRONG_STEP", "wrong_step", step=step)
+
+
+async def locked_viewer_at(conn: Conn, context: Context, step: str) -> asyncpg.Record:
+    """The viewer's user row, locked, when it is at `step`; WRONG_STEP otherwise."""
+    viewer = require_viewer(context)
+    user = await lock_user(conn, viewer.user_id)
+    assert user is not None  # the session's user; deleting a user deletes its sessions
+    if user["step"] != step:
+        raise wrong_step(context, user["step"])
+    return user
+
+
+# ----------------------------------------------------------- createAccount
+
+
+async def create_account(context: Context, form: AccountForm) -> None:
+    """Create the account at VERIFY_EMAIL and mail a code.
+
+    When the address already has an account, its owner gets a notice instead
+    and the answer is the same, so nobody learns which addresses exist.
+    """
+    language = language_of(form.preferred_language) or context.language
+    checker = Checker(language)
+    email: EmailAddress | None = None
+    try:
+        email = business_email(form.email, language, ["input", "email"])
+    except UserError as error:
+        checker.add(error)
+    first_name = checker.text(form.first_name, ["input", "firstName"], 100)
+    last_name = checker.text(form.last_name, ["input", "lastName"], 100)
+    country = checker.country(form.country, ["input", "country"], required=False)
+    if form.preferred_language is not None and language_of(form.preferred_language) is None:
+        checker.error("INVALID", "language_invalid", ["input", "preferredLanguage"])
+    personal = [first_name or "", last_name or "", form.email.split("@")[0]]
+    problem = password_problem(form.password, language, ["input", "password"], personal)
+    if problem is not None:
+        checker.add(problem)
+    checker.raise_if_any()
+    assert email is not None and first_name is not None and last_name is not None
+    # Hashed for known addresses too: the same work, the same time.
+    password_hash = await password_hashing(context).hash(form.password)
+    settings = context.settings
+    async with context.pool.acquire() as conn, conn.transaction():
+        await lock_address(conn, email.address)
+        may_send = (
+            await code_send_wait_seconds(
+                conn, email.address, settings.code_resend_seconds, settings.code_max_per_hour
+            )
+            == 0
+        )
+        user = await insert_user(
+            conn,
+            email=email.address,
+            password_hash=password_hash,
+            first_name=first_name,
+            last_name=last_name,
+            country=country,
+            preferred_language=language,
+        )
+        if not may_send:
+            return
+        await record_code_send(conn, email.address)
+        if user is not None:
+            await send_verification_code(conn, context, user)
+        else:
+            existing = await lock_user_by_email(conn, email.address)
+            assert existing is not None
+            await enqueue_mail(
+                conn,
+                to=existing["email"],
+                template="account_exists",
+                language=existing["preferred_language"],
+            )
+
+
+async def send_verification_code(conn: Conn, context: Context, user: asyncpg.Record) -> None:
+    code = await issue_code(conn, context.settings, user["id"], VERIFY_EMAIL)
+    await enqueue_mail(
+        conn,
+        to=user["email"],
+        template="verification_code",
+        language=user["preferred_language"],
+        code=code,
+        first_name=user["first_name"],
+        minutes=context.settings.code_ttl_seconds // 60,
+    )
+
+
+def lookup_address(context: Context, raw: str, field: list[str]) -> EmailAddress:
+    email = normalize_email(raw)
+    if email is None:
+        raise user_error(context.language, "INVALID", "email_invalid", field)
+    return email
+
+
+async def claim_code_send(conn: Conn, context: Context, address: str) -> None:
+    """Record a code sent to `address`, or RATE_LIMITED (known or unknown alike)."""
+    settings = context.settings
+    await lock_address(conn, address)
+    wait = await code_send_wait_seconds(
+        conn, address, settings.code_resend_seconds, settings.code_max_per_hour
+    )
+    if wait > 0:
+        raise user_error(context.language, "RATE_LIMITED", "rate_limited", seconds=wait)
+    await record_code_send(conn, address)
+
+
+async def resend_verification_code(context: Context, raw_email: str) -> None:
+    email = lookup_address(context, raw_email, ["email"])
+    await throttle(context, "resendVerificationCode", email.address)
+    async with context.pool.acquire() as conn, conn.transaction():
+        await claim_code_send(conn, context, email.address)
+        user = await lock_user_by_email(conn, email.address)
+        if user is not None and user["step"] == "VERIFY_EMAIL":
+            await send_verification_code(conn, context, user)
+
+
+async def verify_email(
+    context: Context, raw_email: str, code: str
+) -> tuple[SessionGrant, asyncpg.Record]:
+    """Right code: the email is verified and the user signed in (LIMITED access)."""
+    email = lookup_address(context, raw_email, ["email"])
+    await throttle(context, "verifyEmail", email.address)
+    error: UserError | None
+    async with context.pool.acquire() as conn, conn.transaction():
+        user = await lock_user_by_email(conn, email.address)
+        # Unknown or already verified: the same answer as a wrong code.
+        if user is None or user["step"] != "VERIFY_EMAIL":
+            error = user_error(context.language, "INVALID_CODE", "code_invalid", ["code"])
+        else:
+            error = await check_code(
+                conn, context.settings, context.language, user["id"], VERIFY_EMAIL, code, ["code"]
+            )
+        if error is None:
+            assert user is not None
+            verified = await mark_email_verified(conn, user["id"])
+            grant = await open_session(conn, context, user["id"])
+    # Raised after the commit: a wrong try stays counted.
+    if error is not None:
+        raise error
+    return grant, verified
+
+
+# ---------------------------------------------------- the registration steps
+
+
+async def choose_access_type(context: Context, access_type: str) -> asyncpg.Record:
+    async with context.pool.acquire() as conn, conn.transaction():
+        user = await locked_viewer_at(conn, context, "CHOOSE_ACCESS_TYPE")
+        step = "PARTNER_REFERRAL" if access_type == "PARTNER" else "COMPLETE_PROFILE"
+        return await update_user_step(conn, user["id"], step, access_type=access_type)
+
+
+async def submit_professional_profile(context: Context, form: ProfileForm) -> asyncpg.Record:
+    checker = Checker(context.language)
+    company_name = checker.text(form.company_name, ["input", "companyName"], 200)
+    job_title = checker.text(form.job_title, ["input", "jobTitle"], 100)
+    phone = checker.text(form.business_phone, ["input", "businessPhone"], 40)
+    if phone is not None and not PHONE.match(phone):
+        checker.error("INVALID", "phone_invalid", ["input", "businessPhone"])
+    address = checker.address(form.address, ["input", "address"])
+    checker.raise_if_any()
+    assert company_name and job_title and phone and address["country"]
+    async with context.pool.acquire() as conn, conn.transaction():
+        user = await locked_viewer_at(conn, context, "COMPLETE_PROFILE")
+        await save_profile(
+            conn,
+            user["id"],
+            company_name=company_name,
+            job_title=job_title,
+            business_phone=phone,
+            address_json=orjson.dumps(address).decode(),
+            country=address["country"],
+        )
+        organizations = await fetch_organizations_for_domains(
+            conn, domain_and_parents(email_domain(user["email"]))
+        )
+        if len(organizations) == 1:
+            return await join_organization(conn, user, organizations[0])
+        step = "SELECT_ORGANIZATION" if organizations else "DESCRIBE_ORGANIZATION"
+        return await update_user_step(conn, user["id"], step)
+
+
+async def join_organization(
+    conn: Conn, user: asyncpg.Record, organization: asyncpg.Record
+) -> asyncpg.Record:
+    """COMPLETE as a MEMBER seeing all sites (the organization's default)."""
+    joined = await update_user_step(
+        conn,
+        user["id"],
+        "COMPLETE",
+        organization_id=organization["id"],
+        role="MEMBER",
+        site_scope="ALL_SITES",
+    )
+    await enqueue_mail(
+        conn,
+        to=user["email"],
+        template="account_ready",
+        language=user["preferred_language"],
+        first_name=user["first_name"],
+        organization=organization_label(organization),
+    )
+    return joined
+
+
+async def organization_choices(context: Context, email: str) -> list[asyncpg.Record]:
+    """The organizations owning the most specific registered domain of `email`."""
+    return await fetch_organizations_for_domains(
+        context.pool, domain_and_parents(email_domain(email))
+    )
+
+
+async def select_organization(context: Context, organization_id: int | None) -> asyncpg.Record:
+    async with context.pool.acquire() as conn, conn.transaction():
+        user = await locked_viewer_at(conn, context, "SELECT_ORGANIZATION")
+        choices = await fetch_organizations_for_domains(
+            conn, domain_and_parents(email_domain(user["email"]))
+        )
+        chosen = next((row for row in choices if row["id"] == organization_id), None)
+        if chosen is None:
+            raise user_error(context.language, "INVALID", "not_a_choice", ["organizationId"])
+        return await join_organization(conn, user, chosen)
+
+
+async def submit_organization_details(context: Context, form: OrganizationForm) -> asyncpg.Record:
+    checker = Checker(context.language)
+    legal_name = checker.text(form.legal_name, ["input", "legalName"], 200)
+    website = checker.text(form.website, ["input", "website"], 300, required=False)
+    if website is not None and not WEBSITE.match(website):
+        checker.error("INVALID", "website_invalid", ["input", "website"])
+    address = checker.address(form.address, ["input", "address"])
+    if form.employee_count is not None and not 0 <= form.employee_count <= MAX_EMPLOYEES:
+        checker.error(
+            "INVALID", "number_invalid", ["input", "employeeCount"], min=0, max=MAX_EMPLOYEES
+        )
+    checker.raise_if_any()
+    assert legal_name and address["country"]
+    async with context.pool.acquire() as conn, conn.transaction():
+        user = await locked_viewer_at(conn, context, "DESCRIBE_ORGANIZATION")
+        await insert_onboarding_request(
+            conn,
+            user_id=user["id"],
+            legal_name=legal_name,
+            domain=email_domain(user["email"]),
+            website=website,
+            address_json=orjson.dumps(address).decode(),
+            country=address["country"],
+            employee_count=form.employee_count,
+        )
+        await enqueue_mail(
+            conn,
+            to=user["email"],
+            template="onboarding_received",
+            language=user["preferred_language"],
+            first_name=user["first_name"],
+            legal_name=legal_name,
+        )
+        return await update_user_step(conn, user["id"], "AWAITING_APPROVAL")
+
+
+async def decide_onboarding_request(
+    context: Context, request_id: int | None, decision: str, note: str | None
+) -> asyncpg.Record:
+    """APPROVE: the organization is created with the domain, the requester its ADMIN.
+
+    REJECT (with a note): the requester goes back to DESCRIBE_ORGANIZATION.
+    """
+    staff = require_staff(context)
+    checker = Checker(context.language)
+    cleaned_note = checker.text(note, ["note"], 2000, required=False)
+    if decision == "REJECT" and cleaned_note is None and not checker.errors:
+        checker.error("REQUIRED", "note_required", ["note"])
+    checker.raise_if_any()
+    async with context.pool.acquire() as conn, conn.transaction():
+        request = await lock_onboarding_request(conn, request_id) if request_id else None
+        if request is None:
+            raise user_error(context.language, "NOT_FOUND", "request_not_found", ["id"])
+        if request["status"] != "PENDING":
+            raise user_error(context.language, "WRONG_STEP", "request_decided", ["id"])
+        requester = await lock_user(conn, request["user_id"])
+        assert requester is not None
+        values = {
+            "first_name": requester["first_name"],
+            "legal_name": request["legal_name"],
+            "domain": request["domain"],
+            "note": cleaned_note or "",
+        }
+        if decision == "APPROVE":
+            address = orjson.loads(request["address"])
+            organization_id = await insert_organization(
+                conn,
+                name=request["legal_name"],
+                city=address.get("city"),
+                country=request["country"],
+                domain=request["domain"],
+            )
+            await update_user_step(
+                conn,
+                requester["id"],
+                "COMPLETE",
+                organization_id=organization_id,
+                role="ADMIN",
+                site_scope="ALL_SITES",
+            )
+            template = "onboarding_approved"
+        else:
+            organization_id = None
+            await update_user_step(conn, requester["id"], "DESCRIBE_ORGANIZATION")
+            template = "onboarding_rejected"
+        decided = await save_onboarding_decision(
+            conn,
+            request["id"],
+            status="APPROVED" if decision == "APPROVE" else "REJECTED",
+            decided_by=staff.user_id,
+            note=cleaned_note,
+            organization_id=organization_id,
+        )
+        await enqueue_mail(
+            conn,
+            to=requester["email"],
+            template=template,
+            language=requester["preferred_language"],
+            **values,
+        )
+        return decided
+
+
+# ------------------------------------------------------------ password reset
+
+
+async def request_password_reset(context: Context, raw_email: str) -> None:
+    """Mail a reset code when the address has an account; the same answer otherwise."""
+    email = lookup_address(context, raw_email, ["email"])
+    await throttle(context, "requestPasswordReset", email.address)
+    async with context.pool.acquire() as conn, conn.transaction():
+        await claim_code_send(conn, context, email.address)
+        user = await lock_user_by_email(conn, email.address)
+        if user is None:
+            return
+        code = await issue_code(conn, context.settings, user["id"], RESET_PASSWORD)
+        await enqueue_mail(
+            conn,
+            to=user["email"],
+            template="password_reset",
+            language=user["preferred_language"],
+            code=code,
+            first_name=user["first_name"],
+            minutes=context.settings.code_ttl_seconds // 60,
+        )
+
+
+async def reset_password(context: Context, raw_email: str, code: str, new_password: str) -> None:
+    """Right code: the new password is set and every session of the user is revoked."""
+    email = lookup_address(context, raw_email, ["email"])
+    await throttle(context, "resetPassword", email.address)
+    problem = password_problem(
+        new_password, context.language, ["newPassword"], [email.address.split("@")[0]]
+    )
+    if problem is not None:
+        raise problem
+    new_hash = await password_hashing(context).hash(new_password)
+    error: UserError | None
+    async with context.pool.acquire() as conn, conn.transaction():
+        user = await lock_user_by_email(conn, email.address)
+        if user is None:
+            error = user_error(context.language, "INVALID_CODE", "code_invalid", ["code"])
+        else:
+            error = await check_code(
+                conn, context.settings, context.language, user["id"], RESET_PASSWORD, code, ["code"]
+            )
+        if error is None:
+            assert user is not None
+            await set_password(conn, user["id"], new_hash)
+            await revoke_user_sessions(conn, user["id"])
+    if error is not None:
+        raise error
