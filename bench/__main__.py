@@ -1,0 +1,296 @@
+"""`make bench` / `python -m bench`: the Summary tab, filtered lists and sign-in at scale.
+
+Environment:
+    BENCH_SCALE         S (10k products, default), M (100k) or L (1M)
+    BENCH_SEED          generator seed (default 360)
+    BENCH_CONCURRENCY   clients per scenario (default 16)
+    BENCH_WARMUP        seconds of warm-up per scenario (default 2 at S, 3 above)
+    BENCH_DURATION      measured seconds per scenario (default 6 at S, 15 above)
+    BENCH_SIGNIN_CONCURRENCY  sign-in clients in the storm (default 8)
+    BENCH_DATABASE_URL  a database of your own (default: embedded, .data/bench-postgres)
+    BENCH_EXECUTORS     e.g. "compiled,stock" (default: both when the compiled
+                        executor exists, the first is the primary)
+    WORKERS             server processes (default: the number of CPUs)
+
+Steps: load (or reuse) the dataset; for each executor, start the real server
+and drive it from `python -m bench.load` (a separate process) through the
+scenarios; then, with the server stopped, measure the references (naive path,
+SQL floor, argon2 limit, executor microbenchmark) in this process; print the
+table and write bench/results/<scale>.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+import psutil
+
+from bench import naive, report, scenarios
+from bench.database import bench_database_url, open_session, prepare_dataset
+from bench.generator import SCALES, Dataset
+from bench.load import percentile
+from bench.process import ServerProcess, running_server
+from bench.references import argon2_limit, capture_request, sql_floor
+from config import Settings
+
+# Every sign-in of the storm comes from one client address, so the per-client
+# and per-address throttles (DESIGN §5) would answer RATE_LIMITED at once and
+# the storm would measure the limiter, not argon2: they are raised for the bench.
+SERVER_ENV = {"THROTTLE_PER_CLIENT": "1000000", "THROTTLE_PER_ADDRESS": "1000000"}
+
+
+def progress(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scale: str
+    seed: int
+    concurrency: int
+    signin_concurrency: int
+    warmup: float
+    duration: float
+    workers: int
+    executors: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> BenchConfig:
+        env = os.environ
+        scale = env.get("BENCH_SCALE", "S").upper()
+        if scale not in SCALES:
+            raise SystemExit(f"BENCH_SCALE must be one of {', '.join(SCALES)}, got {scale!r}")
+        small = scale == "S"
+        return cls(
+            scale=scale,
+            seed=int(env.get("BENCH_SEED", "360")),
+            concurrency=int(env.get("BENCH_CONCURRENCY", "16")),
+            signin_concurrency=int(env.get("BENCH_SIGNIN_CONCURRENCY", "8")),
+            warmup=float(env.get("BENCH_WARMUP", "2" if small else "3")),
+            duration=float(env.get("BENCH_DURATION", "6" if small else "15")),
+            workers=int(env.get("WORKERS") or os.cpu_count() or 1),
+            executors=_executors(env.get("BENCH_EXECUTORS")),
+        )
+
+
+def _executors(raw: str | None) -> tuple[str, ...]:
+    if raw:
+        return tuple(e.strip() for e in raw.split(",") if e.strip())
+    if "graphql_executor" in Settings.__dataclass_fields__:
+        return ("compiled", "stock")
+    return ("default",)
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def drive(plan: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """Run the load driver process; its results and the CPU seconds it used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.load"],
+        input=orjson.dumps(plan),
+        capture_output=True,
+        check=False,
+        timeout=plan["warmup"] + plan["duration"] + 180,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if finished.returncode != 0:
+        raise RuntimeError("load driver failed:\n" + finished.stderr.decode(errors="replace"))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    results: dict[str, Any] = orjson.loads(finished.stdout)
+    return results, cpu
+
+
+def run_scenario(
+    server: ServerProcess, config: BenchConfig, workloads: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    server.take_lines("")  # forget earlier lines (warm-ups, checks)
+    server.reset_peak()
+    cpu_before = server.cpu_seconds()
+    plan = {
+        "url": server.url,
+        "warmup": config.warmup,
+        "duration": config.duration,
+        "workloads": workloads,
+    }
+    measured, driver_cpu = drive(plan)
+    time.sleep(0.3)  # the last log lines are still in the pipe
+    server_cpu = server.cpu_seconds() - cpu_before
+    out = {}
+    for workload in workloads:
+        name = workload["name"]
+        lines = server.take_lines(f"bench-{name}-")
+        statements = [line.sql_statements for line in lines]
+        durations = sorted(line.duration_ms for line in lines)
+        result = measured[name]
+        out[name] = {
+            **result,
+            "sql_per_request": round(statistics.fmean(statements), 2) if statements else None,
+            "sql_per_request_max": max(statements) if statements else None,
+            "server_p50_ms": percentile(durations, 50),
+            "server_p99_ms": percentile(durations, 99),
+            "peak_rss_mb": round(server.peak_rss / 2**20, 1),
+            "server_cpu_s": round(server_cpu, 2),
+            "driver_cpu_s": round(driver_cpu, 2),
+        }
+        errors = (
+            f", {result['errors']} errors {result['error_samples'][:1]}" if result["errors"] else ""
+        )
+        progress(
+            f"    {name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']} ms, "
+            f"p99 {result['p99_ms']} ms, SQL/req {out[name]['sql_per_request']}{errors}"
+        )
+    return out
+
+
+def run_executor(
+    database_url: str, config: BenchConfig, dataset: Dataset, token: str, executor: str, full: bool
+) -> dict[str, dict[str, Any]]:
+    env = dict(SERVER_ENV)
+    if executor != "default":
+        env["GRAPHQL_EXECUTOR"] = executor
+    results: dict[str, dict[str, Any]] = {}
+    progress(f"server: {config.workers} worker(s), executor {executor}")
+    with running_server(database_url, config.workers, env) as server:
+        for name in ("dashboard", "group", "mobile_list"):
+            progress(f"  scenario {name} ({executor})")
+            run = run_scenario(
+                server, config, [scenarios.workload(name, dataset, token, config.concurrency)]
+            )
+            results[f"{name}@{executor}"] = run[name]
+        if full:
+            progress(f"  scenario signin_storm ({executor}): sign-in beside the dashboard")
+            run = run_scenario(
+                server,
+                config,
+                [
+                    scenarios.workload(
+                        "dashboard", dataset, token, config.concurrency, suffix="_storm"
+                    ),
+                    scenarios.workload("signin", dataset, token, config.signin_concurrency),
+                ],
+            )
+            results[f"storm_dashboard@{executor}"] = run["dashboard_storm"]
+            results[f"storm_signin@{executor}"] = run["signin"]
+    return results
+
+
+async def postgres_version(database_url: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        version: str = await conn.fetchval("show server_version")
+        return version
+    finally:
+        await conn.close()
+
+
+def executor_micro() -> dict[str, Any] | None:
+    try:
+        from bench import executor_micro as micro
+    except ImportError:
+        return None
+    measured: dict[str, Any] = micro.main(["--repeat", "30"])
+    return measured
+
+
+def main() -> int:
+    config = BenchConfig.from_env()
+    started = time.perf_counter()
+    with bench_database_url(config.scale) as database_url:
+        dataset = asyncio.run(prepare_dataset(database_url, config.scale, config.seed, progress))
+        token = asyncio.run(open_session(database_url, dataset.admin_id))
+        scenario_results: dict[str, dict[str, Any]] = {}
+        for index, executor in enumerate(config.executors):
+            scenario_results.update(
+                run_executor(database_url, config, dataset, token, executor, full=index == 0)
+            )
+        primary_env = dict(SERVER_ENV)
+        if config.executors[0] != "default":
+            primary_env["GRAPHQL_EXECUTOR"] = config.executors[0]
+
+        progress("references: the dashboard's SQL, captured in-process, replayed with asyncpg")
+        answer, statements = asyncio.run(
+            capture_request(database_url, scenarios.dashboard_body(), token, primary_env)
+        )
+        if answer.get("errors"):
+            raise SystemExit(f"the dashboard failed in-process: {answer['errors'][:1]}")
+        floor = asyncio.run(
+            sql_floor(database_url, statements, config.concurrency, config.warmup, config.duration)
+        )
+        progress(f"    floor: {floor['rps']} req/s, p50 {floor['p50_ms']} ms")
+        progress("references: the naive path (one summary query per group, no DataLoader)")
+        naive_result = asyncio.run(
+            naive.measure(
+                database_url,
+                dataset,
+                answer["data"],
+                config.concurrency,
+                config.warmup,
+                config.duration,
+            )
+        )
+        progress(
+            f"    naive: {naive_result['rps']} req/s, p50 {naive_result['p50_ms']} ms, "
+            f"answers equal: {naive_result['answers_equal']}"
+        )
+        progress("references: argon2 limit, executor microbenchmark")
+        argon2 = argon2_limit()
+        micro = executor_micro()
+        pg_version = asyncio.run(postgres_version(database_url))
+
+    results: dict[str, Any] = {
+        "scale": config.scale,
+        "seed": config.seed,
+        "products": dataset.products,
+        "concurrency": config.concurrency,
+        "signin_concurrency": config.signin_concurrency,
+        "warmup_s": config.warmup,
+        "duration_s": config.duration,
+        "workers": config.workers,
+        "executors": list(config.executors),
+        "primary_executor": config.executors[0],
+        "machine": {**machine(), "postgres": pg_version},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "scenarios": scenario_results,
+        "references": {"naive": naive_result, "floor": floor, "argon2": argon2},
+        "executor_micro": micro,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    results["derived"] = report.derive(results)
+    print()
+    print(report.table(results))
+    path = report.write(results)
+    print(f"\nwritten to {path.relative_to(path.parents[2])} in {results['wall_seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

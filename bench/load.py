@@ -1,0 +1,170 @@
+"""The load-generating process: fixed concurrency over HTTP, with a warm-up.
+
+Run as `python -m bench.load` with a JSON plan on standard input; prints one
+JSON object with each workload's results. It runs apart from the bench
+orchestrator so that its CPU is its own (the orchestrator samples the server
+and reads its log meanwhile).
+
+Plan:
+    {"url": "http://127.0.0.1:PORT/graphql", "warmup": 2.0, "duration": 8.0,
+     "workloads": [{"name": "dashboard", "concurrency": 16,
+                    "requests": [{"body": {...}, "token": "..."}],
+                    "next_page": ["data", "products", "pageInfo"],   # optional
+                    "expect": ["data", "signIn", "session"]}]}      # optional
+
+All workloads run at once (the sign-in storm runs beside the dashboard). Each
+of a workload's `concurrency` clients sends its requests round-robin, back to
+back, over one keep-alive connection. With `next_page`, each request is
+followed by the same query with `after` set to the page's `endCursor`. A
+response is an error when it is not 200, has `errors`, or lacks the value at
+`expect`. Latencies are counted only between the end of the warm-up and the
+end of the run; request ids are `bench-<name>-<n>` inside that window and
+`warm-<name>-<n>` before it, so the server's log lines can be matched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+
+@dataclass
+class WorkloadResult:
+    name: str
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        ordered = sorted(self.latencies_ms)
+        count = len(ordered)
+        return {
+            "requests": count,
+            "errors": self.errors,
+            "error_samples": self.error_samples[:3],
+            "seconds": round(seconds, 3),
+            "rps": round(count / seconds, 2) if seconds else 0.0,
+            "p50_ms": percentile(ordered, 50),
+            "p95_ms": percentile(ordered, 95),
+            "p99_ms": percentile(ordered, 99),
+            "max_ms": round(ordered[-1], 2) if ordered else None,
+            "mean_ms": round(sum(ordered) / count, 2) if count else None,
+        }
+
+
+def percentile(ordered: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return None
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return round(ordered[int(rank) - 1], 2)
+
+
+def _dig(value: Any, path: list[str]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+class Clock:
+    def __init__(self, warmup: float, duration: float) -> None:
+        self.start = time.perf_counter()
+        self.measure_from = self.start + warmup
+        self.until = self.measure_from + duration
+
+    def measuring(self, at: float) -> bool:
+        return self.measure_from <= at < self.until
+
+
+async def _client(
+    session: aiohttp.ClientSession,
+    url: str,
+    workload: dict[str, Any],
+    offset: int,
+    clock: Clock,
+    result: WorkloadResult,
+    counter: itertools.count[int],
+) -> None:
+    name = workload["name"]
+    requests = workload["requests"]
+    next_page: list[str] | None = workload.get("next_page")
+    expect: list[str] | None = workload.get("expect")
+    index = offset
+    while time.perf_counter() < clock.until:
+        spec = requests[index % len(requests)]
+        index += 1
+        body: dict[str, Any] = spec["body"]
+        for _page in range(2 if next_page else 1):
+            started = time.perf_counter()
+            measuring = clock.measuring(started)
+            request_id = f"{'bench' if measuring else 'warm'}-{name}-{next(counter):08d}"
+            headers = {"content-type": "application/json", "x-request-id": request_id}
+            if spec.get("token"):
+                headers["authorization"] = f"Bearer {spec['token']}"
+            async with session.post(url, data=orjson.dumps(body), headers=headers) as response:
+                raw = await response.read()
+                status = response.status
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            answer = orjson.loads(raw) if raw[:1] == b"{" else None
+            problem = None
+            if status != 200 or answer is None:
+                problem = f"HTTP {status}: {raw[:300]!r}"
+            elif answer.get("errors"):
+                problem = orjson.dumps(answer["errors"][:1]).decode()[:300]
+            elif expect and _dig(answer, expect) is None:
+                problem = orjson.dumps(answer).decode()[:300]
+            if measuring and time.perf_counter() < clock.until:
+                result.latencies_ms.append(elapsed_ms)
+                if problem:
+                    result.errors += 1
+                    result.error_samples.append(problem)
+            if not next_page or problem:
+                break
+            page = _dig(answer, next_page) or {}
+            if not page.get("hasNextPage"):
+                break
+            body = {**body, "variables": {**body.get("variables", {}), "after": page["endCursor"]}}
+
+
+async def run_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    clock = Clock(float(plan["warmup"]), float(plan["duration"]))
+    results: dict[str, WorkloadResult] = {}
+    tasks = []
+    sessions = []
+    for workload in plan["workloads"]:
+        result = results[workload["name"]] = WorkloadResult(workload["name"])
+        concurrency = int(workload["concurrency"])
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=120),
+        )
+        sessions.append(session)
+        counter = itertools.count()
+        for offset in range(concurrency):
+            tasks.append(_client(session, plan["url"], workload, offset, clock, result, counter))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for session in sessions:
+            await session.close()
+    seconds = float(plan["duration"])
+    return {name: result.summary(seconds) for name, result in results.items()}
+
+
+def main() -> int:
+    plan = orjson.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(orjson.dumps(asyncio.run(run_plan(plan))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

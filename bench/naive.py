@@ -1,0 +1,184 @@
+"""The naive resolver path: the dashboard answered with one summary query per
+view (`db.summary.fetch_summary`, no DataLoader), in-process with asyncpg.
+
+It is what a resolver per field would do: list the groups, then ask for each
+group's summary in turn, then load the sites that the answers name. Its
+answers are shaped like the GraphQL answer and compared with the server's:
+they must be equal, or the comparison of speeds would mean nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from bench.generator import Dataset
+from bench.references import closed_loop
+from resolvers.ids import encode_id
+
+TOP_SITES = 10  # bySite(first: 10) in the dashboard document
+
+
+def summary_answer(
+    row: Any, families: dict[int, str], sites: dict[int, asyncpg.Record]
+) -> dict[str, Any]:
+    """A `db.summary.SummaryRow` as the dashboard document asks for it."""
+    return {
+        "productCount": row.products,
+        "siteCount": row.site_count,
+        "health": {
+            "good": row.health_good,
+            "warning": row.health_warning,
+            "critical": row.health_critical,
+            "unknown": row.health_unknown,
+        },
+        "connectivity": {
+            "connected": row.connected,
+            "disconnected": row.disconnected,
+            "notConfigured": row.not_configured,
+        },
+        "contracts": {
+            "active": row.contract_active,
+            "endingWithin30Days": row.contract_within_30,
+            "endingWithin90Days": row.contract_within_30 + row.contract_within_90,
+            "expired": row.contract_expired,
+        },
+        "code": {
+            "current": row.code_current,
+            "updateAvailable": row.code_update_available,
+            "unknown": row.code_unknown,
+        },
+        "serviceRequests": {
+            "open": row.sr_open,
+            "critical": row.sr_critical,
+            "high": row.sr_high,
+            "medium": row.sr_medium,
+            "low": row.sr_low,
+        },
+        "byFamily": [
+            {
+                "family": {
+                    "id": encode_id("ProductFamily", family_id),
+                    "name": families[family_id],
+                },
+                "count": count,
+            }
+            for family_id, count in row.by_family
+        ],
+        "bySite": [
+            {
+                "site": {
+                    "id": encode_id("Site", site_id),
+                    "name": sites[site_id]["name"],
+                    "city": sites[site_id]["city"],
+                    "country": sites[site_id]["country"],
+                },
+                "count": count,
+            }
+            for site_id, count in row.by_site[:TOP_SITES]
+        ],
+    }
+
+
+class NaiveDashboard:
+    def __init__(self, dataset: Dataset, families: dict[int, str]) -> None:
+        from db.fleet import ViewerScope
+
+        self.scope = ViewerScope(dataset.organization_id, dataset.admin_id, True)
+        self.owner_id = dataset.admin_id
+        self.families = families
+        self.statements = 0
+
+    async def answer(self, conn: Any) -> dict[str, Any]:
+        from db.summary import fetch_summary
+
+        statements = 0
+        groups = await conn.fetch(
+            "select id, name from custom_groups where organization_id = $1 and owner_id = $2 "
+            "order by id limit 50",
+            self.scope.organization_id,
+            self.owner_id,
+        )
+        statements += 1
+        fleet = await fetch_summary(conn, self.scope, None, TOP_SITES)
+        statements += 1
+        summaries = {}
+        for group in groups:
+            summaries[group["id"]] = await fetch_summary(conn, self.scope, group["id"], TOP_SITES)
+            statements += 1
+        rows = [fleet, *summaries.values()]
+        site_ids = sorted({s for row in rows if row for s, _ in row.by_site[:TOP_SITES]})
+        sites = {
+            r["id"]: r
+            for r in await conn.fetch(
+                "select id, name, city, country from sites "
+                "where organization_id = $1 and id = any($2::bigint[])",
+                self.scope.organization_id,
+                site_ids,
+            )
+        }
+        statements += 1
+        self.statements = statements
+        return {
+            "summary": summary_answer(fleet, self.families, sites),
+            "customGroups": {
+                "nodes": [
+                    {
+                        "id": encode_id("CustomGroup", group["id"]),
+                        "name": group["name"],
+                        "summary": summary_answer(summaries[group["id"]], self.families, sites),
+                    }
+                    for group in groups
+                ]
+            },
+        }
+
+
+def first_difference(left: Any, right: Any, path: str = "") -> str | None:
+    """Where two JSON values first differ (None when equal)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in sorted(set(left) | set(right)):
+            found = first_difference(left.get(key), right.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            return f"{path}: {len(left)} items vs {len(right)}"
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            found = first_difference(a, b, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if left == right else f"{path}: {left!r} vs {right!r}"
+
+
+async def measure(
+    database_url: str,
+    dataset: Dataset,
+    server_data: dict[str, Any],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+) -> dict[str, Any]:
+    """Naive dashboards per second at `concurrency`, and whether they match the server."""
+    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    try:
+        families = {
+            r["id"]: r["name"] for r in await pool.fetch("select id, name from product_families")
+        }
+        naive = NaiveDashboard(dataset, families)
+        async with pool.acquire() as conn:
+            expected = await naive.answer(conn)
+        difference = first_difference(expected, server_data)
+        result = await closed_loop(pool, naive.answer, concurrency, warmup, duration)
+    finally:
+        await pool.close()
+    return {
+        **result.as_dict(),
+        "statements": naive.statements,
+        "answers_equal": difference is None,
+        "first_difference": difference,
+    }

@@ -1,0 +1,176 @@
+"""References measured in the same run, with no HTTP and no GraphQL around them.
+
+- The SQL floor: the statements that the server runs for one request,
+  captured (text and arguments) from the app served in-process, then replayed
+  with asyncpg at the bench's concurrency. Whatever the server does on top of
+  that (parsing, execution, JSON, HTTP) is the distance to the floor.
+- The argon2 limit of sign-in: cores / the time of one password check.
+
+The naive resolver path is in `bench/naive.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import asyncpg
+import httpx
+from asyncpg.connection import LoggedQuery
+
+import db.pool as pool_module
+from bench.load import percentile
+from config import Settings
+
+
+@dataclass(frozen=True)
+class Statement:
+    query: str
+    args: tuple[Any, ...]
+
+
+class _StateApp:
+    """Hands the lifespan's state to every request, as uvicorn does."""
+
+    def __init__(self, app: Any, state: dict[str, Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app({**scope, "state": dict(self.state)}, receive, send)
+
+
+async def capture_request(
+    database_url: str, body: dict[str, Any], token: str | None, extra_env: dict[str, str]
+) -> tuple[dict[str, Any], list[Statement]]:
+    """Serve `body` in-process once warm; its answer and the statements it ran."""
+    from server import create_app
+
+    captured: list[Statement] = []
+    charge = pool_module._charge_statement
+
+    def record(logged: LoggedQuery) -> None:
+        captured.append(Statement(logged.query, tuple(logged.args or ())))
+        charge(logged)
+
+    # The pool's connections look the logger up by name when they open.
+    pool_module._charge_statement = record  # type: ignore[assignment]
+    try:
+        settings = replace(
+            Settings.from_env({**os.environ, **extra_env}), database_url=database_url
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app) as state:
+            transport = httpx.ASGITransport(
+                app=_StateApp(app, dict(state or {})), client=("127.0.0.1", 50000)
+            )
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                await client.post("/graphql", json=body, headers=headers)
+                captured.clear()
+                response = await client.post("/graphql", json=body, headers=headers)
+                answer: dict[str, Any] = response.json()
+    finally:
+        pool_module._charge_statement = charge
+    return answer, list(captured)
+
+
+@dataclass
+class ClosedLoopResult:
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+
+    def as_dict(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies_ms)
+        return {
+            "requests": self.requests,
+            "rps": round(self.requests / self.seconds, 2) if self.seconds else 0.0,
+            "p50_ms": percentile(ordered, 50),
+            "p95_ms": percentile(ordered, 95),
+            "p99_ms": percentile(ordered, 99),
+        }
+
+
+async def closed_loop(
+    pool: asyncpg.Pool,
+    one: Callable[[Any], Awaitable[object]],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+) -> ClosedLoopResult:
+    """`concurrency` clients calling `one` back to back; latencies after the warm-up."""
+    start = time.perf_counter()
+    measure_from, until = start + warmup, start + warmup + duration
+    latencies: list[float] = []
+
+    async def client() -> None:
+        while time.perf_counter() < until:
+            began = time.perf_counter()
+            async with pool.acquire() as conn:
+                await one(conn)
+            ended = time.perf_counter()
+            if measure_from <= began and ended < until:
+                latencies.append((ended - began) * 1000)
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return ClosedLoopResult(len(latencies), duration, latencies)
+
+
+def replay(statements: list[Statement]) -> Callable[[Any], Awaitable[None]]:
+    """One request's statements, in the order the server ran them, on one connection."""
+
+    async def run(conn: asyncpg.Connection) -> None:
+        for statement in statements:
+            if statement.args:
+                await conn.fetch(statement.query, *statement.args)
+            else:
+                await conn.execute(statement.query)
+
+    return run
+
+
+async def sql_floor(
+    database_url: str,
+    statements: list[Statement],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+) -> dict[str, Any]:
+    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    try:
+        result = await closed_loop(pool, replay(statements), concurrency, warmup, duration)
+        single = await closed_loop(pool, replay(statements), 1, 0.2, min(duration, 2.0))
+    finally:
+        await pool.close()
+    return {
+        **result.as_dict(),
+        "statements": len(statements),
+        "single_client_p50_ms": single.as_dict()["p50_ms"],
+    }
+
+
+def argon2_limit() -> dict[str, Any]:
+    """One password check's time (as sign-in runs it) and cores / that time."""
+    from security.passwords import _HASHER
+
+    password_hash = _HASHER.hash("bench argon2 limit")
+    _HASHER.verify(password_hash, "bench argon2 limit")
+    times = []
+    for _ in range(7):
+        began = time.perf_counter()
+        _HASHER.verify(password_hash, "bench argon2 limit")
+        times.append(time.perf_counter() - began)
+    seconds = statistics.median(times)
+    cores = os.cpu_count() or 1
+    return {
+        "hash_ms": round(seconds * 1000, 2),
+        "cores": cores,
+        "limit_per_second": round(cores / seconds, 2),
+    }

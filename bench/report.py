@@ -1,0 +1,153 @@
+"""The results table, the targets of issues 5 and 8, and `bench/results/<scale>.json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# Issue 5 and 8 targets (M scale, concurrency 16, this 2-core machine).
+TARGETS = {
+    "dashboard_p50_ms": 60.0,
+    "dashboard_p99_ms": 200.0,
+    "dashboard_sql_per_request": 4,
+    "dashboard_vs_naive": 10.0,
+    "group_p50_ms": 15.0,
+    "mobile_list_p50_ms": 15.0,
+    "dashboard_server_vs_floor": 1.5,
+    "signin_share_of_limit": 0.8,
+    "storm_p99_vs_alone": 2.0,
+    "micro_ratio": 10.0,
+}
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 2)
+
+
+def derive(results: dict[str, Any]) -> dict[str, Any]:
+    """The ratios and target checks, computed from the raw measurements."""
+    primary = results["primary_executor"]
+    runs = results["scenarios"]
+
+    def run(name: str, executor: str = primary) -> dict[str, Any]:
+        found: dict[str, Any] = runs.get(f"{name}@{executor}", {})
+        return found
+
+    dashboard = run("dashboard")
+    storm_dashboard = run("storm_dashboard")
+    signin = run("storm_signin")
+    naive = results["references"].get("naive", {})
+    floor = results["references"].get("floor", {})
+    argon2 = results["references"].get("argon2", {})
+    micro = results.get("executor_micro") or {}
+    derived = {
+        "dashboard_vs_naive": _ratio(dashboard.get("rps"), naive.get("rps")),
+        "dashboard_server_vs_floor": _ratio(dashboard.get("server_p50_ms"), floor.get("p50_ms")),
+        "dashboard_latency_vs_floor": _ratio(dashboard.get("p50_ms"), floor.get("p50_ms")),
+        "signin_share_of_limit": _ratio(signin.get("rps"), argon2.get("limit_per_second")),
+        "storm_p99_vs_alone": _ratio(storm_dashboard.get("p99_ms"), dashboard.get("p99_ms")),
+        "micro_ratio": round(micro["ratio"], 2) if micro.get("ratio") else None,
+    }
+    checks = {
+        "dashboard_p50_ms": (dashboard.get("p50_ms"), "<="),
+        "dashboard_p99_ms": (dashboard.get("p99_ms"), "<="),
+        "dashboard_sql_per_request": (dashboard.get("sql_per_request_max"), "<="),
+        "dashboard_vs_naive": (derived["dashboard_vs_naive"], ">="),
+        "group_p50_ms": (run("group").get("p50_ms"), "<="),
+        "mobile_list_p50_ms": (run("mobile_list").get("p50_ms"), "<="),
+        "dashboard_server_vs_floor": (derived["dashboard_server_vs_floor"], "<="),
+        "signin_share_of_limit": (derived["signin_share_of_limit"], ">="),
+        "storm_p99_vs_alone": (derived["storm_p99_vs_alone"], "<="),
+        "micro_ratio": (derived["micro_ratio"], ">="),
+    }
+    targets = {}
+    for key, (value, op) in checks.items():
+        goal = TARGETS[key]
+        met = None if value is None else (value <= goal if op == "<=" else value >= goal)
+        targets[key] = {"value": value, "target": f"{op} {goal:g}", "met": met}
+    return {"ratios": derived, "targets": targets}
+
+
+def table(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [
+        f"Service360 bench: scale {results['scale']} ({results['products']:,} products in the "
+        f"bench tenant), seed {results['seed']}, concurrency {results['concurrency']}, "
+        f"{results['workers']} worker(s), {results['duration_s']:g}s measured after "
+        f"{results['warmup_s']:g}s warm-up",
+        f"machine: {machine['cpus']} CPU ({machine['cpu_model']}), {machine['memory_gb']} GB, "
+        f"Python {machine['python']}, PostgreSQL {machine['postgres']}",
+        "",
+        "| scenario | executor | req/s | p50 ms | p95 ms | p99 ms | errors | SQL/req "
+        "| server p50 ms | peak RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, run in results["scenarios"].items():
+        name, _, executor = key.partition("@")
+        lines.append(
+            f"| {name} | {executor} | {_fmt(run.get('rps'))} | {_fmt(run.get('p50_ms'))} "
+            f"| {_fmt(run.get('p95_ms'))} | {_fmt(run.get('p99_ms'))} | {run.get('errors', 0)} "
+            f"| {_fmt(run.get('sql_per_request'), 2)} | {_fmt(run.get('server_p50_ms'))} "
+            f"| {_fmt(run.get('peak_rss_mb'))} |"
+        )
+    refs = results["references"]
+    lines.append("")
+    lines.append("| reference | req/s | p50 ms | p99 ms | note |")
+    lines.append("| --- | ---: | ---: | ---: | --- |")
+    naive = refs.get("naive")
+    if naive:
+        lines.append(
+            f"| naive path (1 query per group, no DataLoader, in-process) | {_fmt(naive['rps'])} "
+            f"| {_fmt(naive['p50_ms'])} | {_fmt(naive['p99_ms'])} "
+            f"| {naive['statements']} statements, answers equal to the server's: "
+            f"{naive['answers_equal']} |"
+        )
+    floor = refs.get("floor")
+    if floor:
+        lines.append(
+            f"| SQL floor (dashboard's statements replayed with asyncpg) | {_fmt(floor['rps'])} "
+            f"| {_fmt(floor['p50_ms'])} | {_fmt(floor['p99_ms'])} "
+            f"| {floor['statements']} statements; 1 client p50 "
+            f"{_fmt(floor['single_client_p50_ms'])} ms |"
+        )
+    argon2 = refs.get("argon2")
+    if argon2:
+        lines.append(
+            f"| argon2 limit (cores / one check) | {_fmt(argon2['limit_per_second'])} | "
+            f"{_fmt(argon2['hash_ms'])} | - | {argon2['cores']} cores |"
+        )
+    micro = results.get("executor_micro")
+    if micro:
+        lines.append(
+            f"| executor micro (dashboard document, in memory) | - | stock "
+            f"{_fmt(micro['stock_ms'], 2)} / compiled {_fmt(micro['compiled_ms'], 2)} | - "
+            f"| {_fmt(micro['ratio'], 1)}x |"
+        )
+    lines.append("")
+    lines.append("| target (issues 5, 8; stated for M) | measured | goal | met |")
+    lines.append("| --- | ---: | --- | --- |")
+    for key, check in results["derived"]["targets"].items():
+        met = {True: "yes", False: "NO", None: "-"}[check["met"]]
+        lines.append(f"| {key} | {_fmt(check['value'], 2)} | {check['target']} | {met} |")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{results['scale']}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    return path
