@@ -71,7 +71,7 @@ class BenchConfig:
         scale = env.get("BENCH_SCALE", "S").upper()
         if scale not in SCALES:
             raise SystemExit(f"BENCH_SCALE must be one of {', '.join(SCALES)}, got {scale!r}")
-        small = scale == "S"
+        small = scale in ("XS", "S")
         return cls(
             scale=scale,
             seed=int(env.get("BENCH_SEED", "360")),

@@ -32,7 +32,8 @@ import asyncpg
 from db.migrate import load_migrations
 
 GENERATOR_VERSION = 1
-SCALES = {"S": 10_000, "M": 100_000, "L": 1_000_000}
+# XS is for the smoke test (tests/test_bench.py), not a bench scale.
+SCALES = {"XS": 1_000, "S": 10_000, "M": 100_000, "L": 1_000_000}
 SITE_COUNT = 2_000
 SMALL_TENANTS = 1_000
 SMALL_TENANT_SITES = 2
