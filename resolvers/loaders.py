@@ -7,11 +7,13 @@ asking for it shares its batch. Batch functions answer in key order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg
 from aiodataloader import DataLoader
+from prometheus_client import Histogram
 
 from db.catalog import fetch_families_by_ids
 
@@ -23,12 +25,37 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+# Observed once per batch (not per key or field): exported on /metrics.
+LOADER_BATCH_SIZE = Histogram(
+    "service360_dataloader_batch_size",
+    "Keys per DataLoader batch, by loader class.",
+    ["loader"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+
+
 class Loader(DataLoader, Generic[K, V]):
     """A DataLoader bound to one request's context."""
 
     def __init__(self, context: Context) -> None:
         super().__init__()
         self.context = context
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Wrap each loader's batch function once, when its class is made, so
+        # that every batch reports its size.
+        super().__init_subclass__(**kwargs)
+        batch_load_fn = cls.__dict__.get("batch_load_fn")
+        if batch_load_fn is None:
+            return
+        sizes = LOADER_BATCH_SIZE.labels(cls.__name__)
+
+        @functools.wraps(batch_load_fn)
+        def observed_batch_load_fn(self: Loader[Any, Any], keys: Sequence[Any]) -> Any:
+            sizes.observe(len(keys))
+            return batch_load_fn(self, keys)
+
+        setattr(cls, "batch_load_fn", observed_batch_load_fn)  # noqa: B010 - typed as a method
 
 
 class LoaderRegistry:
