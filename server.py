@@ -34,6 +34,7 @@ from config import ConfigError, Settings
 from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import MigrationError, apply_migrations
 from db.pool import create_pool
+from mail.sender import MailSender
 from schema import build_schema
 from security.passwords import PasswordHashing
 from telemetry import configure_logging
@@ -65,9 +66,12 @@ def create_app(settings: Settings) -> Starlette:
         resources: dict[str, Any] = {
             "passwords": PasswordHashing(settings.argon2_concurrency),
         }
+        mail_sender = MailSender(pool, settings)
+        mail_sender.start()
         try:
             yield {"pool": pool, "settings": settings, "resources": resources}
         finally:
+            await mail_sender.stop()
             await pool.close()
 
     graphql = GraphQLApp(build_schema(settings), graphql_ide="graphiql")
