@@ -1,19 +1,55 @@
-"""The Strawberry ASGI app with our per-request context."""
+"""The GraphQL endpoint: Strawberry's ASGI view with a GraphQL-over-HTTP edge.
+
+Strawberry executes (`schema.execute`, with our context); this class owns
+what happens over HTTP around it: content negotiation and status codes as
+the GraphQL over HTTP spec says, persisted queries, caching of GET answers,
+the GraphiQL page, metrics and the operation name in the request log.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import process_result
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
+from web.graphiql import graphiql_page
+from web.http_graphql import (
+    GraphQLParams,
+    MalformedRequest,
+    error_body,
+    is_json_content_type,
+    judge,
+    operation_name_in,
+    params_from_body,
+    params_from_query_string,
+)
+from web.metrics import PERSISTED_QUERIES, OperationLabels, observe_request
+from web.negotiation import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, choose_media_type, wants_html
+from web.persisted_queries import PersistedQueries, PersistedQueryError
+
+OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, *, graphiql: bool = True) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        self.graphiql = graphiql
+        self.operation_labels = OperationLabels()
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> Context:
@@ -28,3 +64,176 @@ class GraphQLApp(GraphQL[Context, None]):
             stats=stats,
             resources=state.resources,
         )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        started = time.perf_counter()
+        operation: str | None = None
+        outcome = "request_error"
+        media_type = APPLICATION_JSON
+        try:
+            media_type = self._negotiate(request)
+            if self._is_ide_request(request):
+                await graphiql_page(request)(scope, receive, send)
+                return
+            params = await self._read_params(request)
+            response, operation, outcome = await self._run(request, params, media_type)
+        except MalformedRequest as error:
+            response = self._error_response(error.status, error.message, error.code, media_type)
+            response.headers.update(error.headers)
+        except PersistedQueryError as error:
+            outcome = "persisted_query_not_found" if error.status == 200 else "request_error"
+            response = self._error_response(error.status, error.message, error.code, media_type)
+        label = self.operation_labels.label(operation)
+        observe_request(label, outcome, time.perf_counter() - started, current_stats.get())
+        await response(scope, receive, send)
+
+    # ------------------------------------------------------------ reading
+
+    def _negotiate(self, request: Request) -> str:
+        if request.method not in ("GET", "POST"):
+            raise MalformedRequest(
+                405, "GraphQL is served over GET and POST only.", headers={"Allow": "GET, POST"}
+            )
+        accept = request.headers.get("accept")
+        media_type = choose_media_type(accept, OFFERED_MEDIA_TYPES)
+        if media_type is None:
+            if self._is_ide_request(request):
+                return APPLICATION_JSON
+            raise MalformedRequest(
+                406,
+                "Ask for application/graphql-response+json or application/json "
+                "(in UTF-8) in the Accept header.",
+                "NOT_ACCEPTABLE",
+            )
+        return media_type
+
+    def _is_ide_request(self, request: Request) -> bool:
+        return (
+            self.graphiql
+            and request.method == "GET"
+            and "query" not in request.query_params
+            and "extensions" not in request.query_params
+            and wants_html(request.headers.get("accept"))
+        )
+
+    async def _read_params(self, request: Request) -> GraphQLParams:
+        if request.method == "GET":
+            return params_from_query_string(request.query_params)
+        if not is_json_content_type(request.headers.get("content-type")):
+            raise MalformedRequest(
+                415,
+                "Send the request as JSON: Content-Type: application/json (UTF-8).",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        return params_from_body(await request.body())
+
+    # ------------------------------------------------------------ running
+
+    async def _run(
+        self, request: Request, params: GraphQLParams, media_type: str
+    ) -> tuple[Response, str | None, str]:
+        persisted: PersistedQueries | None = request.state.resources.get("persisted_queries")
+        query, persisted_sha = params.query, None
+        if persisted is not None:
+            try:
+                query, persisted_sha = await persisted.resolve(params.query, params.extensions)
+            except PersistedQueryError as error:
+                PERSISTED_QUERIES.labels("miss" if error.status == 200 else "refused").inc()
+                raise
+            if persisted_sha is not None:
+                PERSISTED_QUERIES.labels("hit" if params.query is None else "registered").inc()
+        if not query:
+            raise MalformedRequest(400, "The request has no `query` (a GraphQL document).")
+        operation = operation_name_in(query, params.operation_name)
+        request.state.operation_name = operation
+
+        is_get = request.method == "GET"
+        allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=params.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            if is_get:
+                raise MalformedRequest(
+                    405,
+                    f"{error.operation_type.value.capitalize()}s must be sent with POST.",
+                    "METHOD_NOT_ALLOWED",
+                    headers={"Allow": "POST"},
+                ) from None
+            raise MalformedRequest(
+                400, f"{error.operation_type.value.capitalize()}s are not served over HTTP."
+            ) from None
+        except CannotGetOperationTypeError as error:
+            response = self._graphql_request_error(error.as_http_error_reason(), media_type)
+            return response, operation, "request_error"
+        except MissingQueryError:
+            raise MalformedRequest(400, "The request has no GraphQL document.") from None
+
+        body = process_result(result)
+        verdict = judge(dict(body), media_type)
+        if verdict.drop_data:
+            body.pop("data", None)
+        encoded = self.encode_json(body)
+        response = Response(
+            encoded, status_code=verdict.status, media_type=_with_charset(media_type)
+        )
+        response.headers.update(verdict.headers)
+        # Headers a resolver set on the context's response (none today).
+        response.headers.raw.extend(sub_response.headers.raw)
+        if is_get and verdict.outcome == "ok":
+            response = self._cacheable(request, response, encoded)
+        return response, operation, verdict.outcome
+
+    def _cacheable(self, request: Request, response: Response, body: bytes) -> Response:
+        """A successful GET answer: private, revalidated with an ETag (304 when unchanged)."""
+        # Weak: compression may change the bytes, not the meaning.
+        etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "private, no-cache",
+            "Vary": "Accept, Authorization",
+        }
+        candidates = {
+            tag.strip().removeprefix("W/")
+            for tag in request.headers.get("if-none-match", "").split(",")
+        }
+        if etag.removeprefix("W/") in candidates or "*" in candidates:
+            return Response(status_code=304, headers=headers)
+        response.headers.update(headers)
+        return response
+
+    # ------------------------------------------------------------ answering
+
+    def _graphql_request_error(self, message: str, media_type: str) -> Response:
+        status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+        return Response(
+            self.encode_json(error_body(message, "BAD_REQUEST")),
+            status_code=status,
+            media_type=_with_charset(media_type),
+        )
+
+    def _error_response(self, status: int, message: str, code: str, media_type: str) -> Response:
+        return Response(
+            self.encode_json(error_body(message, code)),
+            status_code=status,
+            media_type=_with_charset(media_type),
+        )
+
+
+def _with_charset(media_type: str) -> str:
+    return f"{media_type}; charset=utf-8"

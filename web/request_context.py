@@ -1,12 +1,14 @@
 """Pure ASGI middleware: a request id, statement accounting and one log line.
 
-The id comes from a trusted proxy's `X-Request-ID` when it is well formed, or
-is made here; it is echoed in the response and set in `telemetry` so that
+The id comes from a trusted proxy's `X-Request-ID` when it is well formed
+(`TRUSTED_PROXIES`: the addresses or networks whose header is believed, `*`
+for any), or is made here; it is echoed in the response and set in `telemetry` so that
 every log line of the request carries it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import secrets
@@ -21,17 +23,38 @@ logger = logging.getLogger("service360.request")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
+def _networks(
+    trusted_proxies: tuple[str, ...],
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(item, strict=False) for item in trusted_proxies if item != "*"]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, trust_request_id: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    ) -> None:
         self.app = app
-        self.trust_request_id = trust_request_id
+        self.trust_any = "*" in trusted_proxies
+        self.trusted_networks = _networks(trusted_proxies)
+
+    def _trusts(self, scope: Scope) -> bool:
+        if self.trust_any:
+            return True
+        client = scope.get("client")
+        if not client:
+            return False
+        try:
+            address = ipaddress.ip_address(client[0])
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_networks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = ""
-        if self.trust_request_id:
+        if self._trusts(scope):
             for name, value in scope["headers"]:
                 if name == b"x-request-id":
                     incoming = value.decode("latin-1")

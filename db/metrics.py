@@ -1,0 +1,16 @@
+"""Database-wide numbers read when Prometheus scrapes `/metrics`."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def fetch_outbox_backlog(conn: asyncpg.Pool | asyncpg.Connection) -> asyncpg.Record:
+    """Unsent mails and the age in seconds of the oldest one (null when none)."""
+    row = await conn.fetchrow(
+        "select count(*) as backlog, "
+        "extract(epoch from now() - min(created_at))::float8 as oldest_age_seconds "
+        "from mail_outbox where sent_at is null"
+    )
+    assert row is not None
+    return row

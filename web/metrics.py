@@ -1,0 +1,209 @@
+"""Prometheus metrics and the `/metrics` endpoint.
+
+With several workers (`WORKERS` > 1) the server sets PROMETHEUS_MULTIPROC_DIR
+before the workers start: each worker then writes its samples to files there
+and `/metrics`, whichever worker answers it, adds up every worker's files.
+Gauges that describe one worker (pool, argon2 queue) are summed over the live
+workers; database-wide numbers (outbox) are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import asyncpg
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from db.metrics import fetch_outbox_backlog
+from db.pool import StatementStats
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "service360_graphql_requests_total",
+    "GraphQL requests by operation name and outcome "
+    "(ok, graphql_error, request_error, rate_limited, internal_error).",
+    ["operation", "outcome"],
+)
+REQUEST_SECONDS = Histogram(
+    "service360_graphql_request_duration_seconds",
+    "Time to answer a GraphQL request, by operation name.",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SQL_STATEMENTS = Histogram(
+    "service360_sql_statements_per_request",
+    "SQL statements run by one GraphQL request, by operation name.",
+    ["operation"],
+    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144),
+)
+SQL_SECONDS = Histogram(
+    "service360_sql_seconds_per_request",
+    "Time spent in SQL by one GraphQL request, by operation name.",
+    ["operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+PERSISTED_QUERIES = Counter(
+    "service360_persisted_query_lookups_total",
+    "Persisted query lookups by result (hit, miss, registered, refused).",
+    ["result"],
+)
+POOL_IN_USE = Gauge(
+    "service360_db_pool_connections_in_use",
+    "Pool connections checked out, summed over live workers.",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "service360_db_pool_connections_open",
+    "Pool connections open, summed over live workers.",
+    multiprocess_mode="livesum",
+)
+POOL_WAITING = Gauge(
+    "service360_db_pool_waiting",
+    "Tasks waiting for a pool connection, summed over live workers.",
+    multiprocess_mode="livesum",
+)
+ARGON2_WAITING = Gauge(
+    "service360_argon2_queue_depth",
+    "Password hashes waiting for a hashing slot, summed over live workers.",
+    multiprocess_mode="livesum",
+)
+
+# Operation names come from clients; past this many distinct names per
+# worker, new ones are counted as "other" so a client cannot blow up the
+# number of series.
+MAX_OPERATION_NAMES = 200
+_OPERATION_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,99}$")
+
+
+class OperationLabels:
+    """Bounded set of operation-name label values (one per app)."""
+
+    def __init__(self, limit: int = MAX_OPERATION_NAMES) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def label(self, operation_name: str | None) -> str:
+        if not operation_name:
+            return "anonymous"
+        if not _OPERATION_NAME.match(operation_name):
+            return "other"
+        if operation_name in self.seen:
+            return operation_name
+        if len(self.seen) >= self.limit:
+            return "other"
+        self.seen.add(operation_name)
+        return operation_name
+
+
+def observe_request(
+    operation: str, outcome: str, seconds: float, stats: StatementStats | None
+) -> None:
+    REQUESTS.labels(operation, outcome).inc()
+    REQUEST_SECONDS.labels(operation).observe(seconds)
+    if stats is not None:
+        SQL_STATEMENTS.labels(operation).observe(stats.count)
+        SQL_SECONDS.labels(operation).observe(stats.seconds)
+
+
+def pool_waiting(pool: asyncpg.Pool) -> int:
+    # asyncpg has no public count of waiting acquirers: they wait on the
+    # pool's internal queue of free connection holders.
+    queue = getattr(pool, "_queue", None)
+    getters = getattr(queue, "_getters", ())
+    return sum(1 for waiter in getters if not waiter.done())
+
+
+def sample_worker_gauges(pool: asyncpg.Pool, passwords: Any) -> None:
+    size = pool.get_size()
+    POOL_SIZE.set(size)
+    POOL_IN_USE.set(size - pool.get_idle_size())
+    POOL_WAITING.set(pool_waiting(pool))
+    ARGON2_WAITING.set(getattr(passwords, "waiting", 0))
+
+
+@contextlib.asynccontextmanager
+async def worker_gauge_sampler(
+    pool: asyncpg.Pool, passwords: Any, interval: float = 1.0
+) -> AsyncIterator[None]:
+    """Refresh this worker's gauges every `interval` while the app runs."""
+
+    async def loop() -> None:
+        while True:
+            sample_worker_gauges(pool, passwords)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop(), name="metrics-sampler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if MULTIPROC_ENV in os.environ:
+            multiprocess.mark_process_dead(os.getpid())
+
+
+class OutboxCollector(Collector):
+    """Outbox backlog and age of the oldest unsent mail, read at scrape time."""
+
+    def __init__(self, backlog: int, oldest_seconds: float) -> None:
+        self.backlog = backlog
+        self.oldest_seconds = oldest_seconds
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "service360_mail_outbox_backlog", "Mails in the outbox not sent yet.", self.backlog
+        )
+        yield GaugeMetricFamily(
+            "service360_mail_outbox_oldest_unsent_age_seconds",
+            "Age of the oldest unsent mail (0 when none).",
+            self.oldest_seconds,
+        )
+
+
+async def read_outbox(pool: asyncpg.Pool) -> tuple[int, float]:
+    row = await fetch_outbox_backlog(pool)
+    return int(row["backlog"]), float(row["oldest_age_seconds"] or 0.0)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    state: Any = request.state
+    sample_worker_gauges(state.pool, state.resources.get("passwords"))
+    backlog, oldest = await read_outbox(state.pool)
+    registry = CollectorRegistry()
+    if MULTIPROC_ENV in os.environ:
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    registry.register(OutboxCollector(backlog, oldest))
+    body += generate_latest(registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+
+def prepare_multiprocess_dir(path: str) -> None:
+    """Empty the samples directory before workers start (old files would add up)."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))

@@ -1,0 +1,196 @@
+"""Apollo automatic persisted queries and trusted documents.
+
+Protocol (as Apollo Client, Apollo iOS and Apollo Kotlin send it): a request
+carries `extensions.persistedQuery = {version: 1, sha256Hash}` and, on its
+first try, no query text. An unknown hash answers PERSISTED_QUERY_NOT_FOUND;
+the client then resends the text with the hash, which is checked and stored.
+
+Modes (`PERSISTED_QUERIES`):
+- `apq` (default): ad-hoc documents run; hashes are registered on demand.
+- `only`: trusted documents mode. Only documents registered ahead with
+  `python server.py persist-queries FILE` run; anything else is refused.
+- `off`: the extension is ignored and every request must carry its text.
+
+Documents live in PostgreSQL so that every worker shares them. A small
+per-worker cache keeps hot documents off the database: a document never
+changes under its hash, so a cached entry cannot be stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from db.persisted_queries import (
+    fetch_persisted_query,
+    store_automatic_query,
+    touch_persisted_query,
+)
+
+MODES = ("off", "apq", "only")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# A hit refreshes last_used_at at most this often (eviction is by last use).
+TOUCH_INTERVAL_SECONDS = 3600
+
+
+class PersistedQueryError(Exception):
+    """A persisted-query request that cannot run; `status` is its HTTP status."""
+
+    def __init__(self, message: str, code: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+def not_found() -> PersistedQueryError:
+    # Apollo clients look for this exact message (older ones) or the code.
+    # 200 as Apollo Server answers it: Apollo iOS's response-code interceptor
+    # runs before its APQ retry and would turn any 4xx into a hard failure.
+    return PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND", 200)
+
+
+def sha256_hex(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PersistedQueryRequest:
+    sha256: str
+
+
+def persisted_query_of(extensions: dict[str, Any] | None) -> PersistedQueryRequest | None:
+    """The `persistedQuery` extension of a request, checked; None when absent."""
+    if not extensions or "persistedQuery" not in extensions:
+        return None
+    extension = extensions["persistedQuery"]
+    if not isinstance(extension, dict):
+        raise PersistedQueryError(
+            "extensions.persistedQuery must be an object.", "BAD_REQUEST", 400
+        )
+    if extension.get("version") != 1:
+        raise PersistedQueryError(
+            "Unsupported persisted query version (only version 1 is).",
+            "PERSISTED_QUERY_VERSION_NOT_SUPPORTED",
+            400,
+        )
+    sha = extension.get("sha256Hash")
+    if not isinstance(sha, str) or not _SHA256_HEX.match(sha.lower()):
+        raise PersistedQueryError(
+            "extensions.persistedQuery.sha256Hash must be a hex SHA-256.", "BAD_REQUEST", 400
+        )
+    return PersistedQueryRequest(sha256=sha.lower())
+
+
+class PersistedQueries:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        mode: str,
+        max_document_bytes: int,
+        max_stored: int,
+        cache_size: int = 1000,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown persisted queries mode {mode!r}")
+        self.pool = pool
+        self.mode = mode
+        self.max_document_bytes = max_document_bytes
+        self.max_stored = max_stored
+        self._cache_size = cache_size
+        # hash -> (document, trusted), most recently used last.
+        self._cache: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+
+    async def resolve(
+        self, query: str | None, extensions: dict[str, Any] | None
+    ) -> tuple[str | None, str | None]:
+        """The document to run for a request and its hash when it is persisted.
+
+        Raises PersistedQueryError when the request cannot run as sent.
+        """
+        if self.mode == "off":
+            return query, None
+        requested = persisted_query_of(extensions)
+        if requested is None:
+            if self.mode == "only" and query is not None:
+                raise PersistedQueryError(
+                    "Only registered (trusted) documents may run on this server; "
+                    "send extensions.persistedQuery with the hash of a registered document.",
+                    "PERSISTED_QUERY_REQUIRED",
+                    400,
+                )
+            return query, None
+        sha = requested.sha256
+        known = await self._lookup(sha)
+        if query is None:
+            if known is None or (self.mode == "only" and not known[1]):
+                raise not_found()
+            return known[0], sha
+        if sha256_hex(query) != sha:
+            raise PersistedQueryError(
+                "The provided sha256Hash does not match the query text.",
+                "PERSISTED_QUERY_HASH_MISMATCH",
+                400,
+            )
+        if self.mode == "only":
+            if known is None or not known[1]:
+                raise PersistedQueryError(
+                    "This document is not registered on this server (trusted documents only).",
+                    "PERSISTED_QUERY_NOT_ALLOWED",
+                    400,
+                )
+            return query, sha
+        if known is None:
+            if len(query.encode()) > self.max_document_bytes:
+                raise PersistedQueryError(
+                    f"The document is larger than {self.max_document_bytes} bytes "
+                    "and cannot be persisted.",
+                    "PERSISTED_QUERY_TOO_LARGE",
+                    400,
+                )
+            await store_automatic_query(self.pool, sha, query, self.max_stored)
+            self._remember(sha, query, trusted=False)
+        return query, sha
+
+    async def _lookup(self, sha: str) -> tuple[str, bool] | None:
+        cached = self._cache.get(sha)
+        if cached is not None:
+            self._cache.move_to_end(sha)
+            return cached
+        row = await fetch_persisted_query(self.pool, sha)
+        if row is None:
+            return None
+        await touch_persisted_query(self.pool, sha, TOUCH_INTERVAL_SECONDS)
+        self._remember(sha, row["document"], trusted=row["trusted"])
+        return row["document"], row["trusted"]
+
+    def _remember(self, sha: str, document: str, *, trusted: bool) -> None:
+        self._cache[sha] = (document, trusted)
+        self._cache.move_to_end(sha)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def read_document_map(raw: Any) -> list[tuple[str, str]]:
+    """Hash → document pairs from a Relay / GraphQL Codegen persisted-documents JSON.
+
+    Accepts `{"<sha256>": "<document>", ...}`. Every hash must be the SHA-256
+    of its document, else nothing is registered (ValueError names the first).
+    """
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError('expected a JSON object {"<sha256>": "<document>", ...}')
+    pairs = []
+    for key, document in raw.items():
+        if not isinstance(key, str) or not isinstance(document, str):
+            raise ValueError("every key and value must be a string")
+        sha = key.removeprefix("sha256:").lower()
+        if sha256_hex(document) != sha:
+            raise ValueError(f"hash {key} is not the SHA-256 of its document")
+        pairs.append((sha, document))
+    return pairs
