@@ -6,6 +6,7 @@
     python server.py create-staff EMAIL platform staff account
     python server.py import FILE        organizations, sites, products (JSON lines)
     python server.py export-schema      print the GraphQL SDL
+    python server.py persist-queries FILE  register trusted documents (hash -> text JSON)
 
 Without DATABASE_URL an embedded PostgreSQL runs under .data/ for as long as
 the command does.
@@ -19,16 +20,20 @@ import contextlib
 import getpass
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
 import asyncpg
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount, Route
 
 from config import ConfigError, Settings
 from db.embedded import dsn_for_database, embedded_postgres
@@ -38,9 +43,20 @@ from mail.sender import MailSender
 from schema import build_schema
 from security.passwords import PasswordHashing
 from telemetry import configure_logging
+from web.body_limit import BodyLimitMiddleware
+from web.cors import cors_middleware
+from web.graphiql import STATIC_PATH, graphiql_assets
 from web.graphql_app import GraphQLApp
 from web.health import healthz, readyz
+from web.metrics import (
+    MULTIPROC_ENV,
+    metrics_endpoint,
+    prepare_multiprocess_dir,
+    worker_gauge_sampler,
+)
+from web.persisted_queries import PersistedQueries
 from web.request_context import RequestContextMiddleware
+from web.security_headers import SecurityHeadersMiddleware
 
 logger = logging.getLogger("service360")
 DATABASE_NAME = "service360"
@@ -65,22 +81,40 @@ def create_app(settings: Settings) -> Starlette:
         )
         resources: dict[str, Any] = {
             "passwords": PasswordHashing(settings.argon2_concurrency),
+            "persisted_queries": PersistedQueries(
+                pool,
+                mode=settings.persisted_queries,
+                max_document_bytes=settings.apq_max_document_bytes,
+                max_stored=settings.apq_max_stored,
+            ),
         }
         mail_sender = MailSender(pool, settings)
         mail_sender.start()
         try:
-            yield {"pool": pool, "settings": settings, "resources": resources}
+            async with worker_gauge_sampler(pool, resources["passwords"]):
+                yield {"pool": pool, "settings": settings, "resources": resources}
         finally:
             await mail_sender.stop()
             await pool.close()
 
-    graphql = GraphQLApp(build_schema(settings), graphql_ide="graphiql")
+    graphql = GraphQLApp(build_schema(settings))
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        # Every method reaches the view, which answers 405 with `Allow` itself.
+        Route("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Mount(STATIC_PATH, graphiql_assets(), name="graphiql-assets"),
     ]
-    middleware = [Middleware(RequestContextMiddleware)]
+    # Outermost first: request id and log line, security headers, CORS,
+    # compression of large answers, then the body limit nearest the app.
+    middleware = [
+        Middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies),
+        Middleware(SecurityHeadersMiddleware),
+        *cors_middleware(settings.cors_origins),
+        Middleware(GZipMiddleware, minimum_size=1024),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
@@ -152,16 +186,62 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
             "workers": settings.workers,
         },
     )
-    uvicorn.run(
-        "server:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        timeout_graceful_shutdown=20,
-        access_log=False,
-    )
+    with metrics_directory(settings):
+        # On SIGTERM uvicorn stops accepting, lets in-flight requests finish
+        # (up to the timeout), then runs the lifespan's shutdown.
+        uvicorn.run(
+            "server:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            timeout_graceful_shutdown=20,
+            access_log=False,
+        )
+    return 0
+
+
+@contextlib.contextmanager
+def metrics_directory(settings: Settings) -> Iterator[None]:
+    """With several workers, a directory for their metric files (prometheus-client
+    multiprocess mode), set in the environment that the spawned workers inherit."""
+    if settings.workers == 1 or MULTIPROC_ENV in os.environ:
+        yield
+        return
+    path = settings.metrics_dir or tempfile.mkdtemp(prefix="service360-metrics-")
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        if not settings.metrics_dir:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def cmd_persist_queries(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    from db.persisted_queries import store_trusted_queries
+    from web.persisted_queries import read_document_map
+
+    try:
+        raw = orjson.loads(Path(args.file).read_bytes())
+        documents = read_document_map(raw)
+    except (OSError, orjson.JSONDecodeError, ValueError) as error:
+        print(f"error: {args.file}: {error} (nothing was registered)", file=sys.stderr)
+        return 1
+    asyncio.run(migrate(database_url))
+
+    async def store() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction():
+                return await store_trusted_queries(conn, documents)
+        finally:
+            await conn.close()
+
+    added = asyncio.run(store())
+    print(f"{len(documents)} trusted document(s) in {args.file}: {added} newly registered")
     return 0
 
 
@@ -252,6 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         run=cmd_export_schema
     )
+    persist = commands.add_parser(
+        "persist-queries",
+        help="register trusted documents from a JSON map of sha256 -> document "
+        "(Relay, GraphQL Codegen), for PERSISTED_QUERIES=only",
+    )
+    persist.add_argument("file")
+    persist.set_defaults(run=cmd_persist_queries)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
