@@ -19,6 +19,8 @@ import orjson
 
 from db.accounts import (
     Conn,
+    count_onboarding_requests,
+    fetch_onboarding_request_page,
     fetch_organizations_for_domains,
     insert_onboarding_request,
     insert_organization,
@@ -43,9 +45,10 @@ from resolvers.email_policy import (
     normalize_email,
     password_problem,
 )
-from resolvers.errors import UserError, UserErrors
+from resolvers.errors import UserError, UserErrors, bad_input
 from resolvers.i18n import user_error
 from resolvers.one_time_codes import check_code, issue_code
+from resolvers.pagination import page_request
 from resolvers.permissions import require_staff, require_viewer
 from resolvers.sessions import SessionGrant, open_session, password_hashing
 from resolvers.throttle import throttle
@@ -547,3 +550,36 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
             await revoke_user_sessions(conn, user["id"])
     if error is not None:
         raise error
+
+
+# ----------------------------------------------------------- staff listing
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    rows: list[asyncpg.Record]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+async def onboarding_request_page(
+    context: Context, first: int | None, after: str | None, status: str | None
+) -> RequestPage:
+    """Staff: onboarding requests oldest first, keyset by id."""
+    require_staff(context)
+    page = page_request(first, after)
+    after_id = page.after[0] if page.after else None
+    if after_id is not None and not isinstance(after_id, int):
+        raise bad_input("The cursor in `after` is not valid.")
+    rows = await fetch_onboarding_request_page(
+        context.pool, status=status, after_id=after_id, limit=page.first + 1
+    )
+    return RequestPage(
+        rows=list(rows[: page.first]),
+        has_next_page=len(rows) > page.first,
+        has_previous_page=after_id is not None,
+    )
+
+
+async def count_requests(context: Context, status: str | None) -> int:
+    return await count_onboarding_requests(context.pool, status=status)

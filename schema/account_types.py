@@ -1,0 +1,281 @@
+"""What clients see of people, organizations, registration and onboarding."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import asyncpg
+import strawberry
+
+from resolvers.account_loaders import (
+    DomainsByOrganizationId,
+    LatestOnboardingRequestByUserId,
+    OrganizationById,
+    UserById,
+)
+from resolvers.context import Context
+from resolvers.ids import encode_id
+from resolvers.registration import organization_choices
+from schema.common import Connection, Node
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.enum(description="Where a person's registration stands.")
+class RegistrationStep(Enum):
+    VERIFY_EMAIL = "VERIFY_EMAIL"
+    CHOOSE_ACCESS_TYPE = "CHOOSE_ACCESS_TYPE"
+    COMPLETE_PROFILE = "COMPLETE_PROFILE"
+    SELECT_ORGANIZATION = "SELECT_ORGANIZATION"
+    DESCRIBE_ORGANIZATION = "DESCRIBE_ORGANIZATION"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    PARTNER_REFERRAL = "PARTNER_REFERRAL"
+    COMPLETE = "COMPLETE"
+
+
+@strawberry.enum(description="What a signed-in person may see.")
+class AccessLevel(Enum):
+    NONE = strawberry.enum_value("NONE", description="Email not verified yet.")
+    LIMITED = strawberry.enum_value(
+        "LIMITED", description="Verified, registration not finished: public content only."
+    )
+    FULL = strawberry.enum_value(
+        "FULL", description="Attached to an organization: its fleet, as its administrator allows."
+    )
+
+
+@strawberry.enum(description="Customer employee or partner.")
+class AccessType(Enum):
+    CUSTOMER_EMPLOYEE = "CUSTOMER_EMPLOYEE"
+    PARTNER = "PARTNER"
+
+
+@strawberry.enum(description="A person's role in their organization.")
+class Role(Enum):
+    MEMBER = "MEMBER"
+    ADMIN = "ADMIN"
+
+
+@strawberry.enum(description="Which of the organization's sites a member sees.")
+class SiteScope(Enum):
+    ALL_SITES = "ALL_SITES"
+    SELECTED_SITES = "SELECTED_SITES"
+
+
+@strawberry.enum(description="What kind of organization it is.")
+class OrganizationKind(Enum):
+    COMPANY = "COMPANY"
+    GOVERNMENT = "GOVERNMENT"
+    PARTNER = "PARTNER"
+
+
+@strawberry.enum(description="Where an organization onboarding request stands.")
+class OnboardingStatus(Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+@strawberry.enum(description="The platform staff's decision on an onboarding request.")
+class OnboardingDecision(Enum):
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+
+
+@strawberry.type(description="A titled web link.")
+class Link:
+    title: str
+    url: str
+
+
+@strawberry.type(description="An organization the registrant may join (at SELECT_ORGANIZATION).")
+class OrganizationChoice:
+    id: strawberry.ID = strawberry.field(description="Pass it to `selectOrganization`.")
+    name: str
+    division: str | None
+    city: str | None
+    country: str
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> OrganizationChoice:
+        return cls(
+            id=strawberry.ID(encode_id("Organization", row["id"])),
+            name=row["name"],
+            division=row["division"],
+            city=row["city"],
+            country=row["country"],
+        )
+
+
+@strawberry.type(description='A sign-in: send the token as "Authorization: Bearer <token>".')
+class Session:
+    token: str
+    expires_at: datetime
+
+
+def access_level(step: str, organization_id: int | None) -> AccessLevel:
+    if step == "VERIFY_EMAIL":
+        return AccessLevel.NONE
+    if step == "COMPLETE" and organization_id is not None:
+        return AccessLevel.FULL
+    return AccessLevel.LIMITED
+
+
+@strawberry.type(description="A person's registration: the step, what they may see, what is next.")
+class Registration:
+    step: RegistrationStep
+    access_level: AccessLevel
+    access_type: AccessType | None
+    user_pk: strawberry.Private[int | None]
+    email: strawberry.Private[str | None]
+
+    @strawberry.field(description="The organizations to choose from, at SELECT_ORGANIZATION.")
+    async def organization_choices(self, info: Info) -> list[OrganizationChoice]:
+        if self.step is not RegistrationStep.SELECT_ORGANIZATION or self.email is None:
+            return []
+        rows = await organization_choices(info.context, self.email)
+        return [OrganizationChoice.from_row(row) for row in rows]
+
+    @strawberry.field(description="The latest organization onboarding request, once submitted.")
+    async def onboarding_request(self, info: Info) -> OnboardingRequest | None:
+        if self.user_pk is None:
+            return None
+        row = await info.context.loaders.get(LatestOnboardingRequestByUserId).load(self.user_pk)
+        return OnboardingRequest.from_row(row) if row is not None else None
+
+    @strawberry.field(description="The partner program references, at PARTNER_REFERRAL.")
+    def partner_references(self, info: Info) -> list[Link]:
+        if self.step is not RegistrationStep.PARTNER_REFERRAL:
+            return []
+        return [
+            Link(title=title, url=url) for title, url in info.context.settings.partner_program_links
+        ]
+
+
+@strawberry.type(description="A person with an account.")
+class User(Node):
+    email: str
+    first_name: str
+    last_name: str
+    job_title: str | None
+    business_phone: str | None
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2.")
+    preferred_language: str = strawberry.field(description='BCP 47, e.g. "fr" or "en".')
+    role: Role | None
+    site_scope: SiteScope | None
+    created_at: datetime
+    pk: strawberry.Private[int]
+    organization_pk: strawberry.Private[int | None]
+    step: strawberry.Private[str]
+    access_type: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> User:
+        organization_id = row["organization_id"]
+        return cls(
+            id=strawberry.ID(encode_id("User", row["id"])),
+            email=row["email"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            job_title=row["job_title"],
+            business_phone=row["business_phone"],
+            country=row["country"],
+            preferred_language=row["preferred_language"],
+            role=Role(row["role"]) if row["role"] else None,
+            site_scope=SiteScope(row["site_scope"]) if organization_id is not None else None,
+            created_at=row["created_at"],
+            pk=row["id"],
+            organization_pk=organization_id,
+            step=row["step"],
+            access_type=row["access_type"],
+        )
+
+    @strawberry.field(description="Where this person's registration stands.")
+    def registration(self) -> Registration:
+        return Registration(
+            step=RegistrationStep(self.step),
+            access_level=access_level(self.step, self.organization_pk),
+            access_type=AccessType(self.access_type) if self.access_type else None,
+            user_pk=self.pk,
+            email=self.email,
+        )
+
+    @strawberry.field(description="The organization this person belongs to, once COMPLETE.")
+    async def organization(self, info: Info) -> Organization | None:
+        if self.organization_pk is None:
+            return None
+        row = await info.context.loaders.get(OrganizationById).load(self.organization_pk)
+        return Organization.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="A customer organization (a company, a division, an agency).")
+class Organization(Node):
+    name: str
+    division: str | None
+    kind: OrganizationKind
+    country: str
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Organization:
+        return cls(
+            id=strawberry.ID(encode_id("Organization", row["id"])),
+            name=row["name"],
+            division=row["division"],
+            kind=OrganizationKind(row["kind"]),
+            country=row["country"],
+            pk=row["id"],
+        )
+
+    @strawberry.field(description="The email domains that belong to this organization.")
+    async def domains(self, info: Info) -> list[str]:
+        domains: list[str] = await info.context.loaders.get(DomainsByOrganizationId).load(self.pk)
+        return domains
+
+
+@strawberry.type(description="A request to onboard a new organization, decided by the staff.")
+class OnboardingRequest(Node):
+    status: OnboardingStatus
+    legal_name: str
+    domain: str
+    country: str
+    submitted_at: datetime
+    decided_at: datetime | None
+    decision_note: str | None
+    pk: strawberry.Private[int]
+    requester_pk: strawberry.Private[int]
+    organization_pk: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> OnboardingRequest:
+        return cls(
+            id=strawberry.ID(encode_id("OnboardingRequest", row["id"])),
+            status=OnboardingStatus(row["status"]),
+            legal_name=row["legal_name"],
+            domain=row["domain"],
+            country=row["country"],
+            submitted_at=row["submitted_at"],
+            decided_at=row["decided_at"],
+            decision_note=row["decision_note"],
+            pk=row["id"],
+            requester_pk=row["user_id"],
+            organization_pk=row["organization_id"],
+        )
+
+    @strawberry.field(description="Who asked.")
+    async def requester(self, info: Info) -> User:
+        row = await info.context.loaders.get(UserById).load(self.requester_pk)
+        assert row is not None  # a request is deleted with its user
+        return User.from_row(row)
+
+    @strawberry.field(description="The organization created, once approved.")
+    async def organization(self, info: Info) -> Organization | None:
+        if self.organization_pk is None:
+            return None
+        row = await info.context.loaders.get(OrganizationById).load(self.organization_pk)
+        return Organization.from_row(row) if row is not None else None
+
+
+UserConnection = Connection[User]
+OnboardingRequestConnection = Connection[OnboardingRequest]
