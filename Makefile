@@ -28,6 +28,11 @@ lint: $(STAMP)
 schema: $(STAMP)
 	$(PY) server.py export-schema > schema.graphql
 
+# graphql-http's auditServer against a live server on a scratch database:
+# one line per audit; fails on any MUST failure (and on SHOULD warnings).
+conformance: $(STAMP)
+	$(PY) -m pytest tests/test_conformance.py -s -q
+
 bench: $(STAMP)
 	$(PY) -m bench
 
