@@ -2,7 +2,8 @@
 view (`db.summary.fetch_summary`, no DataLoader), in-process with asyncpg.
 
 It is what a resolver per field would do: list the groups, then ask for each
-group's summary in turn, then load the sites that the answers name. Its
+group's summary in turn, then load the sites that the answers name (with the
+same `db/` functions that the server uses). Its
 answers are shaped like the GraphQL answer and compared with the server's:
 they must be equal, or the comparison of speeds would mean nothing.
 """
@@ -86,20 +87,16 @@ class NaiveDashboard:
         from db.fleet import ViewerScope
 
         self.scope = ViewerScope(dataset.organization_id, dataset.admin_id, True)
-        self.owner_id = dataset.admin_id
         self.families = families
         self.statements = 0
 
     async def answer(self, conn: Any) -> dict[str, Any]:
+        from db.fleet import fetch_sites_by_ids
+        from db.groups import fetch_groups_page
         from db.summary import fetch_summary
 
         statements = 0
-        groups = await conn.fetch(
-            "select id, name from custom_groups where organization_id = $1 and owner_id = $2 "
-            "order by id limit 50",
-            self.scope.organization_id,
-            self.owner_id,
-        )
+        groups = await fetch_groups_page(conn, self.scope, after_id=None, limit=50)
         statements += 1
         fleet = await fetch_summary(conn, self.scope, None, TOP_SITES)
         statements += 1
@@ -109,15 +106,7 @@ class NaiveDashboard:
             statements += 1
         rows = [fleet, *summaries.values()]
         site_ids = sorted({s for row in rows if row for s, _ in row.by_site[:TOP_SITES]})
-        sites = {
-            r["id"]: r
-            for r in await conn.fetch(
-                "select id, name, city, country from sites "
-                "where organization_id = $1 and id = any($2::bigint[])",
-                self.scope.organization_id,
-                site_ids,
-            )
-        }
+        sites = {r["id"]: r for r in await fetch_sites_by_ids(conn, self.scope, site_ids)}
         statements += 1
         self.statements = statements
         return {
@@ -151,7 +140,7 @@ def first_difference(left: Any, right: Any, path: str = "") -> str | None:
             if found:
                 return found
         return None
-    return None if left == right else f"{path}: {left!r} vs {right!r}"
+    return None if left == right else f"{path}: {left!r:.120} vs {right!r:.120}"
 
 
 async def measure(

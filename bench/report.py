@@ -127,8 +127,9 @@ def table(results: dict[str, Any]) -> str:
     argon2 = refs.get("argon2")
     if argon2:
         lines.append(
-            f"| argon2 limit (cores / one check) | {_fmt(argon2['limit_per_second'])} | "
-            f"{_fmt(argon2['hash_ms'])} | - | {argon2['cores']} cores |"
+            f"| argon2 limit (cores / CPU time of one check) | "
+            f"{_fmt(argon2['limit_per_second'])} | {_fmt(argon2['hash_ms'])} | - "
+            f"| {argon2['cores']} cores, {_fmt(argon2['hash_cpu_ms'])} ms CPU per check |"
         )
     micro = results.get("executor_micro")
     if micro:
