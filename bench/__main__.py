@@ -10,6 +10,8 @@ Environment:
     BENCH_DATABASE_URL  a database of your own (default: embedded, .data/bench-postgres)
     BENCH_EXECUTORS     e.g. "compiled,stock" (default: both when the compiled
                         executor exists, the first is the primary)
+    BENCH_PROFILE       1: sample the server with py-spy during the dashboard
+                        (collapsed stacks in bench/results/<scale>-dashboard.stacks)
     WORKERS             server processes (default: the number of CPUs)
 
 Steps: load (or reuse) the dataset; for each executor, start the real server
@@ -30,13 +32,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 import psutil
 
-from bench import naive, report, scenarios
+from bench import naive, profile, report, scenarios
 from bench.database import bench_database_url, open_session, prepare_dataset
 from bench.generator import SCALES, Dataset
 from bench.load import percentile
@@ -64,6 +67,7 @@ class BenchConfig:
     duration: float
     workers: int
     executors: tuple[str, ...]
+    profile: bool = False
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -81,6 +85,7 @@ class BenchConfig:
             duration=float(env.get("BENCH_DURATION", "6" if small else "15")),
             workers=int(env.get("WORKERS") or os.cpu_count() or 1),
             executors=_executors(env.get("BENCH_EXECUTORS")),
+            profile=env.get("BENCH_PROFILE", "") not in ("", "0"),
         )
 
 
@@ -130,7 +135,10 @@ def drive(plan: dict[str, Any]) -> tuple[dict[str, Any], float]:
 
 
 def run_scenario(
-    server: ServerProcess, config: BenchConfig, workloads: list[dict[str, Any]]
+    server: ServerProcess,
+    config: BenchConfig,
+    workloads: list[dict[str, Any]],
+    profile_to: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     server.take_lines("")  # forget earlier lines (warm-ups, checks)
     server.reset_peak()
@@ -141,7 +149,13 @@ def run_scenario(
         "duration": config.duration,
         "workloads": workloads,
     }
+    sampler = None
+    if profile_to is not None and server.process is not None:
+        # Starts with the driver; the warm-up covers py-spy's own start.
+        sampler = profile.start(server.process.pid, config.warmup + config.duration, profile_to)
     measured, driver_cpu = drive(plan)
+    if sampler is not None:
+        sampler.wait(timeout=60)
     time.sleep(0.3)  # the last log lines are still in the pipe
     server_cpu = server.cpu_seconds() - cpu_before
     out = {}
@@ -182,9 +196,17 @@ def run_executor(
     with running_server(database_url, config.workers, env) as server:
         for name in ("dashboard", "group", "mobile_list"):
             progress(f"  scenario {name} ({executor})")
+            stacks = None
+            if name == "dashboard" and full and config.profile:
+                stacks = report.RESULTS_DIR / f"{config.scale}-dashboard.stacks"
             run = run_scenario(
-                server, config, [scenarios.workload(name, dataset, token, config.concurrency)]
+                server,
+                config,
+                [scenarios.workload(name, dataset, token, config.concurrency)],
+                profile_to=stacks,
             )
+            if stacks is not None and stacks.exists():
+                run[name]["profile"] = profile.summarize(stacks)
             results[f"{name}@{executor}"] = run[name]
         if full:
             progress(f"  scenario signin_storm ({executor}): sign-in beside the dashboard")

@@ -144,6 +144,19 @@ def table(results: dict[str, Any]) -> str:
     for key, check in results["derived"]["targets"].items():
         met = {True: "yes", False: "NO", None: "-"}[check["met"]]
         lines.append(f"| {key} | {_fmt(check['value'], 2)} | {check['target']} | {met} |")
+    for key, run in results["scenarios"].items():
+        prof = run.get("profile")
+        if not prof or not prof["samples"]:
+            continue
+        lines.append("")
+        lines.append(f"{key}: where the server's time goes (py-spy, {prof['samples']} samples)")
+        lines.append("| self | frame | | inclusive | project frame |")
+        lines.append("| ---: | --- | --- | ---: | --- |")
+        for own, whole in zip(prof["self"][:12], prof["inclusive"][:12], strict=False):
+            lines.append(
+                f"| {own['share']:.1%} | {own['frame']} | | {whole['share']:.1%} "
+                f"| {whole['frame']} |"
+            )
     return "\n".join(lines)
 
 
