@@ -15,6 +15,7 @@ import pytest
 
 from tests.live_server import ROOT, live_server
 
+NODE = shutil.which("node") or "/usr/bin/node"
 TOOL = ROOT / "tools" / "graphiql"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -26,9 +27,7 @@ def install_playwright_core() -> None:
     lock = TOOL / "package-lock.json"
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=TOOL, check=True
-    )
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=TOOL, check=True)
 
 
 @pytest.mark.skipif(
@@ -42,7 +41,7 @@ def test_graphiql_runs_a_query_typed_in_the_editor_with_no_request_leaving_loopb
     with live_server(database_url, tmp_path / "server.log") as server:
         run = subprocess.run(
             [
-                "node",
+                NODE,
                 "browser_check.mjs",
                 server.url + "/graphql",
                 "{ productFamilies { name } }",

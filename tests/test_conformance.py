@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.live_server import ROOT, live_server
 
+NODE = shutil.which("node") or "/usr/bin/node"
 TOOL = ROOT / "tools" / "conformance"
 
 
@@ -22,9 +23,7 @@ def install_audit_tool() -> None:
     lock = TOOL / "package-lock.json"
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=TOOL, check=True
-    )
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=TOOL, check=True)
 
 
 def test_graphql_over_http_audit_has_no_must_failure_and_no_should_warning(
@@ -33,7 +32,7 @@ def test_graphql_over_http_audit_has_no_must_failure_and_no_should_warning(
     install_audit_tool()
     with live_server(database_url, tmp_path / "server.log") as server:
         audit = subprocess.run(
-            ["node", "audit.mjs", server.url + "/graphql"],
+            [NODE, "audit.mjs", server.url + "/graphql"],
             cwd=TOOL,
             capture_output=True,
             text=True,
