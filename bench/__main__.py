@@ -11,7 +11,7 @@ Environment:
     BENCH_EXECUTORS     e.g. "compiled,stock" (default: both when the compiled
                         executor exists, the first is the primary)
     BENCH_PROFILE       1: sample the server with py-spy during the dashboard
-                        (collapsed stacks in bench/results/<scale>-dashboard.stacks)
+                        (collapsed stacks in .data/bench-profiles/<scale>-dashboard.stacks)
     WORKERS             server processes (default: the number of CPUs)
 
 Steps: load (or reuse) the dataset; for each executor, start the real server
@@ -40,7 +40,7 @@ import orjson
 import psutil
 
 from bench import naive, profile, report, scenarios
-from bench.database import bench_database_url, open_session, prepare_dataset
+from bench.database import ROOT, bench_database_url, open_session, prepare_dataset
 from bench.generator import SCALES, Dataset
 from bench.load import percentile
 from bench.process import ServerProcess, running_server
@@ -198,7 +198,7 @@ def run_executor(
             progress(f"  scenario {name} ({executor})")
             stacks = None
             if name == "dashboard" and full and config.profile:
-                stacks = report.RESULTS_DIR / f"{config.scale}-dashboard.stacks"
+                stacks = ROOT / ".data" / "bench-profiles" / f"{config.scale}-dashboard.stacks"
             run = run_scenario(
                 server,
                 config,

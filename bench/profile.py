@@ -3,7 +3,7 @@
 `BENCH_PROFILE=1` samples every server process (py-spy `--subprocesses`,
 100 Hz, `--nonblocking` so the workers are never paused) while the primary
 executor's dashboard runs, keeps the collapsed stacks in
-`bench/results/<scale>-dashboard.stacks` (flamegraph.pl or speedscope read
+`.data/bench-profiles/<scale>-dashboard.stacks` (flamegraph.pl or speedscope read
 them) and puts the heaviest frames in the results: self time (the frame was
 on top of the stack) and, for the project's own code, inclusive time, as shares of the
 samples.
