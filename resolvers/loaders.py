@@ -50,10 +50,11 @@ class Loader(DataLoader, Generic[K, V]):
             return
         sizes = LOADER_BATCH_SIZE.labels(cls.__name__)
 
+        # A coroutine function itself: aiodataloader refuses anything else.
         @functools.wraps(batch_load_fn)
-        def observed_batch_load_fn(self: Loader[Any, Any], keys: Sequence[Any]) -> Any:
+        async def observed_batch_load_fn(self: Loader[Any, Any], keys: Sequence[Any]) -> Any:
             sizes.observe(len(keys))
-            return batch_load_fn(self, keys)
+            return await batch_load_fn(self, keys)
 
         setattr(cls, "batch_load_fn", observed_batch_load_fn)  # noqa: B010 - typed as a method
 
