@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -126,10 +127,14 @@ class SMTPServer:
 @pytest.fixture
 def smtp_server() -> Iterator[SMTPServer]:
     """A real SMTP server (aiosmtpd) on loopback, collecting what it receives."""
-    handler = SMTPServer(host="127.0.0.1", port=0)
-    controller = Controller(handler, hostname="127.0.0.1", port=0)
+    # aiosmtpd checks that it started by connecting to its own port, so it
+    # needs a real one: ask the OS for a free port first.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = SMTPServer(host="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    handler.port = controller.port
     try:
         yield handler
     finally:
