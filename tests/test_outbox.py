@@ -1,0 +1,198 @@
+"""The mail outbox: written with the change that causes it, delivered at least once,
+retried with back-off while the SMTP server is down, never sent twice once acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from email import message_from_bytes
+from email.header import decode_header, make_header
+
+import asyncpg
+import httpx
+import pytest
+
+from config import Settings
+from db.pool import create_pool
+from mail.outbox import enqueue_mail
+from mail.sender import MailSender, SMTPTarget, retry_delay
+from tests.conftest import GraphQLClient, SMTPServer, running_app
+from tests.test_registration_support import CREATE_ACCOUNT, account_input, payload
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def smtp_settings(settings: Settings, smtp_server: SMTPServer) -> Settings:
+    return replace(settings, smtp_url=smtp_server.url, mail_retry_base_seconds=30.0)
+
+
+async def queue(db: asyncpg.Connection, to: str, language: str = "en") -> int:
+    return await enqueue_mail(
+        db,
+        to=to,
+        template="verification_code",
+        language=language,
+        code="123456",
+        first_name="Jane",
+        minutes=10,
+    )
+
+
+def subject_of(content: bytes) -> str:
+    return str(make_header(decode_header(message_from_bytes(content)["Subject"])))
+
+
+async def test_a_refused_input_writes_no_mail(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    answer = await client.execute(
+        CREATE_ACCOUNT, {"input": account_input("jane@acme.example", password="short")}
+    )
+    assert payload(answer, "createAccount")["userErrors"]
+    assert await db.fetchval("select count(*) from mail_outbox") == 0
+
+
+async def test_mail_waits_while_the_smtp_server_refuses_and_goes_once_when_it_is_back(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    mail_id = await queue(db, "jane@acme.example")
+    sender = MailSender(pool, smtp_settings(settings, smtp_server))
+    smtp_server.refuse = True
+    assert await sender.deliver_due() == 1
+    row = await db.fetchrow(
+        "select attempts, sent_at, last_error, next_attempt_at > now() as later "
+        "from mail_outbox where id = $1",
+        mail_id,
+    )
+    assert row["attempts"] == 1 and row["sent_at"] is None and row["later"]
+    assert "451" in row["last_error"]
+    assert smtp_server.messages == []
+    # Not due yet: the next round leaves it alone.
+    assert await sender.deliver_due() == 0
+
+    smtp_server.refuse = False
+    await db.execute("update mail_outbox set next_attempt_at = now() where id = $1", mail_id)
+    assert await sender.deliver_due() == 1
+    assert len(smtp_server.messages) == 1
+    received = smtp_server.messages[0]
+    assert received.recipients == ["jane@acme.example"]
+    assert "123456" in subject_of(received.content)
+    row = await db.fetchrow("select attempts, sent_at from mail_outbox where id = $1", mail_id)
+    assert row["attempts"] == 2 and row["sent_at"] is not None
+
+    await db.execute("update mail_outbox set next_attempt_at = now()")
+    assert await sender.deliver_due() == 0
+    assert len(smtp_server.messages) == 1
+
+
+async def test_an_unreachable_smtp_server_is_retried_later(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    await queue(db, "jane@acme.example")
+    unreachable = replace(settings, smtp_url="smtp://127.0.0.1:9", mail_retry_base_seconds=30.0)
+    assert await MailSender(pool, unreachable).deliver_due() == 1
+    row = await db.fetchrow("select attempts, sent_at, last_error from mail_outbox")
+    assert row["attempts"] == 1 and row["sent_at"] is None and row["last_error"]
+
+
+async def test_two_senders_at_once_deliver_each_mail_exactly_once(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    for n in range(30):
+        await queue(db, f"user{n}@acme.example")
+    chosen = smtp_settings(settings, smtp_server)
+    senders = [MailSender(pool, chosen) for _ in range(3)]
+    while await db.fetchval("select count(*) from mail_outbox where sent_at is null"):
+        await asyncio.gather(*(sender.deliver_due() for sender in senders))
+    recipients = sorted(r for m in smtp_server.messages for r in m.recipients)
+    assert recipients == sorted(f"user{n}@acme.example" for n in range(30))
+
+
+async def test_a_round_that_dies_before_its_commit_leaves_the_mail_to_send_again(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    await queue(db, "jane@acme.example")
+    sender = MailSender(pool, smtp_settings(settings, smtp_server))
+
+    class Crash(BaseException):
+        pass
+
+    async def crash_after_sending(recipient: str, subject: str, body: str) -> None:
+        await MailSender._send(sender, recipient, subject, body)
+        raise Crash
+
+    sender._send = crash_after_sending  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await sender.deliver_due()
+    assert await db.fetchval("select sent_at from mail_outbox") is None
+    del sender._send
+    assert await sender.deliver_due() == 1
+    # At least once: the crashed round's message and the retry both arrived.
+    assert len(smtp_server.messages) == 2
+    assert await db.fetchval("select sent_at is not null from mail_outbox")
+
+
+async def test_the_running_sender_delivers_mail_queued_by_a_mutation(
+    database_url: str, settings: Settings, smtp_server: SMTPServer, db: asyncpg.Connection
+) -> None:
+    live = replace(settings, smtp_url=smtp_server.url, mail_poll_seconds=0.05)
+    async with running_app(live) as (app, state):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            client = GraphQLClient(http=http, state=state)
+            await client.execute(
+                CREATE_ACCOUNT,
+                {"input": account_input("marie@acme.example", preferredLanguage="fr")},
+            )
+            for _ in range(200):
+                if smtp_server.messages:
+                    break
+                await asyncio.sleep(0.05)
+    assert len(smtp_server.messages) == 1
+    assert subject_of(smtp_server.messages[0].content).startswith("Votre code de vérification")
+    assert await db.fetchval("select sent_at is not null from mail_outbox")
+
+
+async def test_without_smtp_url_mail_goes_to_the_console_log(
+    db: asyncpg.Connection,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await queue(db, "jane@acme.example")
+    with caplog.at_level(logging.INFO, logger="service360.mail"):
+        assert await MailSender(pool, settings).deliver_due() == 1
+    assert "123456" in caplog.text and "jane@acme.example" in caplog.text
+    assert await db.fetchval("select sent_at is not null from mail_outbox")
+
+
+def test_retry_delays_grow_exponentially_up_to_the_ceiling() -> None:
+    delays = [retry_delay(n, 10.0, 3600.0) for n in range(1, 12)]
+    assert 8.0 <= delays[0] <= 10.0 and 16.0 <= delays[1] <= 20.0
+    assert all(d <= 3600.0 for d in delays) and delays[-1] >= 2880.0
+
+
+def test_smtp_urls_give_host_port_tls_and_credentials() -> None:
+    plain = SMTPTarget.from_url("smtp://mail.example:2525")
+    assert (plain.hostname, plain.port, plain.use_tls, plain.username) == (
+        "mail.example",
+        2525,
+        False,
+        None,
+    )
+    secure = SMTPTarget.from_url("smtps://bob%40x:p%3Ass@mail.example")
+    assert (secure.port, secure.use_tls, secure.username, secure.password) == (
+        465,
+        True,
+        "bob@x",
+        "p:ss",
+    )
