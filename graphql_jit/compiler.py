@@ -525,6 +525,7 @@ def generate(plan: ObjectPlan) -> PlanFunction:
         "    aw = []",
         "    is_awaitable = ex.is_awaitable",
         "    try:",
+        "        pass",
     ]
     emit = lines.append
     for index, field in enumerate(plan.fields):
