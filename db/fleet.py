@@ -1,0 +1,273 @@
+"""Sites and products, always within what one viewer may see.
+
+Visibility is part of every statement: the viewer's organization, and, for a
+SELECTED_SITES member, the sites listed in `user_sites`. Everything takes a
+`ViewerScope`; an id outside it simply matches no row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Executor = asyncpg.Pool | Conn
+
+
+@dataclass(frozen=True)
+class ViewerScope:
+    """Whose eyes a query uses: organization, user, and whether every site is visible."""
+
+    organization_id: int
+    user_id: int
+    all_sites: bool
+
+
+# $1 organization, $2 user, $3 all sites visible: the first three parameters
+# of every statement below.
+VISIBLE_SITE = (
+    "($3::boolean or {site} in (select us.site_id from user_sites us where us.user_id = $2))"
+)
+
+SITE_COLUMNS = "s.id, s.organization_id, s.name, s.city, s.country"
+PRODUCT_COLUMNS = """
+    p.id, p.organization_id, p.site_id, p.family_id, p.service_tag, p.name, p.model, p.health,
+    p.connectivity, p.code_version, p.recommended_code_version, p.code_status,
+    p.contract_level, p.contract_ends_on
+"""
+
+
+def _scope_args(scope: ViewerScope) -> tuple[int, int, bool]:
+    return scope.organization_id, scope.user_id, scope.all_sites
+
+
+# ------------------------------------------------------------------- sites
+
+
+async def fetch_sites_by_ids(
+    conn: Executor, scope: ViewerScope, ids: Sequence[int]
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""
+        select {SITE_COLUMNS} from sites s
+         where s.organization_id = $1 and s.id = any($4::bigint[])
+           and {VISIBLE_SITE.format(site="s.id")}
+        """,
+        *_scope_args(scope),
+        list(ids),
+    )
+
+
+_SITE_FILTER = f"""
+    s.organization_id = $1 and {VISIBLE_SITE.format(site="s.id")}
+    and ($4::text is null or s.country = $4)
+    and ($5::text is null or (s.name || ' ' || coalesce(s.city, '')) ilike $5)
+"""
+
+
+async def fetch_sites_page(
+    conn: Executor,
+    scope: ViewerScope,
+    *,
+    country: str | None,
+    search_pattern: str | None,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Visible sites ordered by (name, id), after a keyset position."""
+    return await conn.fetch(
+        f"""
+        select {SITE_COLUMNS} from sites s
+         where {_SITE_FILTER}
+           and ($6::text is null or (s.name, s.id) > ($6::text, $7::bigint))
+         order by s.name, s.id
+         limit $8
+        """,
+        *_scope_args(scope),
+        country,
+        search_pattern,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+
+
+async def count_sites(
+    conn: Executor, scope: ViewerScope, *, country: str | None, search_pattern: str | None
+) -> int:
+    count: int = await conn.fetchval(
+        f"select count(*) from sites s where {_SITE_FILTER}",
+        *_scope_args(scope),
+        country,
+        search_pattern,
+    )
+    return count
+
+
+async def fetch_site_product_counts(
+    conn: Executor, scope: ViewerScope, site_ids: Sequence[int]
+) -> dict[int, int]:
+    """Visible products per visible site (a site is visible whole, or not at all)."""
+    rows = await conn.fetch(
+        f"""
+        select t.site_id, t.products from fleet_site_totals t
+         where t.organization_id = $1 and t.site_id = any($4::bigint[])
+           and {VISIBLE_SITE.format(site="t.site_id")}
+        """,
+        *_scope_args(scope),
+        list(site_ids),
+    )
+    return {row["site_id"]: row["products"] for row in rows}
+
+
+async def fetch_visible_site_ids(
+    conn: Executor, scope: ViewerScope, ids: Sequence[int]
+) -> set[int]:
+    rows = await conn.fetch(
+        f"""
+        select s.id from sites s
+         where s.organization_id = $1 and s.id = any($4::bigint[])
+           and {VISIBLE_SITE.format(site="s.id")}
+        """,
+        *_scope_args(scope),
+        list(ids),
+    )
+    return {row["id"] for row in rows}
+
+
+# ---------------------------------------------------------------- products
+
+
+@dataclass(frozen=True)
+class ProductCriteria:
+    """A ProductFilter after validation: None means "no condition"."""
+
+    family_ids: Sequence[int] | None = None
+    site_ids: Sequence[int] | None = None
+    health: Sequence[str] | None = None
+    connectivity: Sequence[str] | None = None
+    code_status: Sequence[str] | None = None
+    contract_ends_within_days: int | None = None
+    search_pattern: str | None = None  # an ILIKE pattern, already escaped
+    # Products of every one of these groups (the viewer's own, checked here too).
+    group_ids: Sequence[int] = ()
+    # Only products listed explicitly in this group.
+    listed_in_group: int | None = None
+
+
+# $4..$12: the criteria, in ProductCriteria order. A group's rule: listed
+# products, plus (families or any) x (sites or any) when either is given.
+_PRODUCT_FILTER = f"""
+    p.organization_id = $1 and {VISIBLE_SITE.format(site="p.site_id")}
+    and ($4::bigint[] is null or p.family_id = any($4::bigint[]))
+    and ($5::bigint[] is null or p.site_id = any($5::bigint[]))
+    and ($6::text[] is null or p.health = any($6::text[]))
+    and ($7::text[] is null or p.connectivity = any($7::text[]))
+    and ($8::text[] is null or p.code_status = any($8::text[]))
+    and ($9::integer is null or p.contract_ends_on between
+            (select (now() at time zone o.time_zone)::date from organizations o where o.id = $1)
+        and (select (now() at time zone o.time_zone)::date from organizations o where o.id = $1)
+            + $9::integer)
+    and ($10::text is null or (p.service_tag || ' ' || p.name || ' ' || p.model) ilike $10::text)
+    and (cardinality($11::bigint[]) = 0 or (
+        (select count(*) from custom_groups g
+          where g.id = any($11::bigint[]) and g.owner_id = $2 and g.organization_id = $1)
+            = cardinality($11::bigint[])
+        and not exists (
+            select 1 from custom_groups g
+              left join lateral (select array_agg(cf.family_id) as ids
+                                   from custom_group_families cf where cf.group_id = g.id) f on true
+              left join lateral (select array_agg(cs.site_id) as ids
+                                   from custom_group_sites cs where cs.group_id = g.id) s on true
+             where g.id = any($11::bigint[])
+               and not (
+                   exists (select 1 from custom_group_products gp
+                            where gp.group_id = g.id and gp.product_id = p.id)
+                   or ((f.ids is not null or s.ids is not null)
+                       and (f.ids is null or p.family_id = any(f.ids))
+                       and (s.ids is null or p.site_id = any(s.ids))))))
+    )
+    and ($12::bigint is null or exists (
+        select 1 from custom_group_products gp
+         where gp.group_id = $12::bigint and gp.product_id = p.id))
+"""
+
+
+def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
+    def listed(values: Sequence[object] | None) -> list[object] | None:
+        return None if values is None else list(values)
+
+    return (
+        listed(criteria.family_ids),
+        listed(criteria.site_ids),
+        listed(criteria.health),
+        listed(criteria.connectivity),
+        listed(criteria.code_status),
+        criteria.contract_ends_within_days,
+        criteria.search_pattern,
+        list(criteria.group_ids),
+        criteria.listed_in_group,
+    )
+
+
+async def fetch_products_page(
+    conn: Executor,
+    scope: ViewerScope,
+    criteria: ProductCriteria,
+    *,
+    after_id: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Visible products matching the criteria, ordered by id, after a keyset position."""
+    return await conn.fetch(
+        f"""
+        select {PRODUCT_COLUMNS} from products p
+         where {_PRODUCT_FILTER}
+           and ($13::bigint is null or p.id > $13::bigint)
+         order by p.id
+         limit $14
+        """,
+        *_scope_args(scope),
+        *_criteria_args(criteria),
+        after_id,
+        limit,
+    )
+
+
+async def count_products(conn: Executor, scope: ViewerScope, criteria: ProductCriteria) -> int:
+    count: int = await conn.fetchval(
+        f"select count(*) from products p where {_PRODUCT_FILTER}",
+        *_scope_args(scope),
+        *_criteria_args(criteria),
+    )
+    return count
+
+
+async def fetch_products_by_ids(
+    conn: Executor, scope: ViewerScope, ids: Sequence[int]
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""
+        select {PRODUCT_COLUMNS} from products p
+         where p.organization_id = $1 and p.id = any($4::bigint[])
+           and {VISIBLE_SITE.format(site="p.site_id")}
+        """,
+        *_scope_args(scope),
+        list(ids),
+    )
+
+
+async def fetch_open_request_counts(
+    conn: Executor, scope: ViewerScope, product_ids: Sequence[int]
+) -> dict[int, int]:
+    rows = await conn.fetch(
+        """
+        select r.product_id, r.open from product_open_requests r
+         where r.organization_id = $1 and r.product_id = any($2::bigint[])
+        """,
+        scope.organization_id,
+        list(product_ids),
+    )
+    return {row["product_id"]: row["open"] for row in rows}

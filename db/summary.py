@@ -1,0 +1,405 @@
+"""The Summary tab in SQL: exact counts of a view of the fleet, from roll-ups.
+
+API (also used directly by the benchmark for its "SQL floor" and "naive path"):
+
+    scope = ViewerScope(organization_id, user_id, all_sites)   # from db.fleet
+    rows = await fetch_summaries(conn, scope, [None, 12, 13])  # one statement
+    row = rows[12]                      # SummaryRow, or absent when the group
+                                        # is not the viewer's (or not found)
+    one = await fetch_summary(conn, scope, 12)       # the same for one view
+    await refresh_contract_buckets(conn, organization_id)
+
+A view is the viewer's whole visible fleet (`None`) or one of the viewer's
+custom groups (its id). `fetch_summaries` answers any number of views in ONE
+statement, so a dashboard of 1 or 50 groups costs the same round trips.
+
+How it stays fast (migration 0020): triggers keep exact counters per
+organization x site x family (`fleet_cells`) and per site and per family.
+Each view reads the coarsest grain its rule allows: the whole fleet of an
+ALL_SITES viewer, or a families-only group, sums at most 12 family rows; a
+sites-only group one row per site; a families x sites group the matching
+cells. Listed products that the rule does not already cover are counted
+from `products` one by one (never twice). Contract buckets in the roll-ups
+are as of `fleet_rollup_dates.as_of`; products whose bucket moved since then
+are corrected here from three narrow date ranges, so counts are exact on any
+day, and `refresh_contract_buckets` moves them for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from db.fleet import Conn, Executor, ViewerScope
+
+FLEET_VIEW = 0  # the key of the whole visible fleet inside the statement
+MAX_TOP_SITES = 100
+
+COUNTERS = (
+    "products",
+    "health_good",
+    "health_warning",
+    "health_critical",
+    "health_unknown",
+    "connected",
+    "disconnected",
+    "not_configured",
+    "code_current",
+    "code_update_available",
+    "code_unknown",
+    "contract_expired",
+    "contract_within_30",
+    "contract_within_90",
+    "contract_active",
+    "sr_open",
+    "sr_critical",
+    "sr_high",
+    "sr_medium",
+    "sr_low",
+)
+
+
+@dataclass(frozen=True)
+class FamilyCount:
+    family_id: int
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SiteCount:
+    site_id: int
+    name: str
+    city: str | None
+    country: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    products: int
+    health_good: int
+    health_warning: int
+    health_critical: int
+    health_unknown: int
+    connected: int
+    disconnected: int
+    not_configured: int
+    code_current: int
+    code_update_available: int
+    code_unknown: int
+    contract_expired: int
+    contract_within_30: int
+    # Days 31..90 only; endingWithin90Days is contract_within_30 + this.
+    contract_within_90: int
+    contract_active: int
+    sr_open: int
+    sr_critical: int
+    sr_high: int
+    sr_medium: int
+    sr_low: int
+    site_count: int
+    # Largest first (the family's name comes along: no second query).
+    by_family: tuple[FamilyCount, ...]
+    # Largest first, at most MAX_TOP_SITES, with what a Site shows.
+    by_site: tuple[SiteCount, ...]
+    # True when the roll-ups' contract day is behind the tenant's today.
+    stale_contracts: bool
+
+
+def _columns(prefix: str) -> str:
+    return ", ".join(f"{prefix}{c}" for c in COUNTERS)
+
+
+def _listed_counters() -> str:
+    bucket = "fleet_contract_bucket(l.contract_ends_on, l.today)"
+    return ", ".join(
+        [
+            "1",
+            "(l.health = 'GOOD')::int",
+            "(l.health = 'WARNING')::int",
+            "(l.health = 'CRITICAL')::int",
+            "(l.health = 'UNKNOWN')::int",
+            "(l.connectivity = 'CONNECTED')::int",
+            "(l.connectivity = 'DISCONNECTED')::int",
+            "(l.connectivity = 'NOT_CONFIGURED')::int",
+            "(l.code_status = 'CURRENT')::int",
+            "(l.code_status = 'UPDATE_AVAILABLE')::int",
+            "(l.code_status = 'UNKNOWN')::int",
+            f"({bucket} = 0)::int",
+            f"({bucket} = 1)::int",
+            f"({bucket} = 2)::int",
+            f"({bucket} = 3)::int",
+            "l.sr_open",
+            "l.sr_critical",
+            "l.sr_high",
+            "l.sr_medium",
+            "l.sr_low",
+        ]
+    )
+
+
+def _correction_counters() -> str:
+    zeros = ["0"] * 11
+    moves = [f"(m.b_new = {b})::int - (m.b_old = {b})::int" for b in range(4)]
+    return ", ".join(zeros + moves + ["0"] * 5)
+
+
+_SUMS = ", ".join(f"sum({c})::int as {c}" for c in COUNTERS)
+
+# $1 organization, $2 user, $3 all sites visible, $4 view keys (0 = fleet),
+# $5 how many top sites. A rule with no families matches any family, with no
+# sites any site; the fleet view is a rule with neither. The `visible`
+# subquery is empty (and unused) for an ALL_SITES viewer.
+SUMMARIES_SQL = f"""
+with day as (
+    select (now() at time zone o.time_zone)::date as today, d.as_of
+      from organizations o
+      left join fleet_rollup_dates d on d.organization_id = o.id
+     where o.id = $1
+),
+visible as (
+    select us.site_id from user_sites us
+     where us.user_id = $2 and us.organization_id = $1 and not $3
+),
+views as (
+    select k.key as view_key, g.id as group_id,
+           coalesce(f.ids, '{{}}') as fams, coalesce(s.ids, '{{}}') as sites,
+           (k.key = 0 or f.ids is not null or s.ids is not null) as has_rule
+      from unnest($4::bigint[]) as k(key)
+      left join custom_groups g
+        on g.id = k.key and g.owner_id = $2 and g.organization_id = $1
+      left join lateral (
+          select array_agg(cf.family_id) as ids from custom_group_families cf
+           where cf.group_id = g.id) as f on true
+      left join lateral (
+          select array_agg(cs.site_id) as ids from custom_group_sites cs
+           where cs.group_id = g.id) as s on true
+     where k.key = 0 or g.id is not null
+),
+rule_rows as (
+    select v.view_key, {_columns("t.")}
+      from views v
+      join fleet_family_totals t
+        on t.organization_id = $1
+       and (cardinality(v.fams) = 0 or t.family_id = any(v.fams))
+     where v.has_rule and $3 and cardinality(v.sites) = 0
+    union all
+    select v.view_key, {_columns("t.")}
+      from views v
+      join fleet_site_totals t
+        on t.organization_id = $1
+       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
+       and ($3 or t.site_id in (select site_id from visible))
+     where v.has_rule and cardinality(v.fams) = 0 and not ($3 and cardinality(v.sites) = 0)
+    union all
+    select v.view_key, {_columns("t.")}
+      from views v
+      join fleet_cells t
+        on t.organization_id = $1
+       and t.family_id = any(v.fams)
+       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
+       and ($3 or t.site_id in (select site_id from visible))
+     where v.has_rule and cardinality(v.fams) > 0 and not ($3 and cardinality(v.sites) = 0)
+),
+listed as (
+    select v.view_key, p.site_id, p.family_id, p.health, p.connectivity, p.code_status,
+           p.contract_ends_on, day.today,
+           coalesce(r.open, 0) as sr_open, coalesce(r.critical, 0) as sr_critical,
+           coalesce(r.high, 0) as sr_high, coalesce(r.medium, 0) as sr_medium,
+           coalesce(r.low, 0) as sr_low
+      from views v
+      cross join day
+      join custom_group_products gp on gp.group_id = v.group_id
+      join products p on p.id = gp.product_id and p.organization_id = $1
+      left join product_open_requests r on r.product_id = p.id
+     where ($3 or p.site_id in (select site_id from visible))
+       and not (v.has_rule
+                and (cardinality(v.fams) = 0 or p.family_id = any(v.fams))
+                and (cardinality(v.sites) = 0 or p.site_id = any(v.sites)))
+),
+moved as (
+    select p.site_id, p.family_id,
+           fleet_contract_bucket(p.contract_ends_on, day.as_of) as b_old,
+           fleet_contract_bucket(p.contract_ends_on, day.today) as b_new
+      from day
+      join products p
+        on p.organization_id = $1
+       and (p.contract_ends_on between least(day.as_of, day.today)
+                                   and greatest(day.as_of, day.today) - 1
+            or p.contract_ends_on between least(day.as_of, day.today) + 31
+                                      and greatest(day.as_of, day.today) + 30
+            or p.contract_ends_on between least(day.as_of, day.today) + 91
+                                      and greatest(day.as_of, day.today) + 90)
+     where day.as_of <> day.today
+       and fleet_contract_bucket(p.contract_ends_on, day.as_of)
+           <> fleet_contract_bucket(p.contract_ends_on, day.today)
+),
+corrections as (
+    select v.view_key, m.b_old, m.b_new
+      from views v
+      join moved m
+        on v.has_rule
+       and (cardinality(v.fams) = 0 or m.family_id = any(v.fams))
+       and (cardinality(v.sites) = 0 or m.site_id = any(v.sites))
+       and ($3 or m.site_id in (select site_id from visible))
+),
+totals as (
+    select view_key, {_SUMS}
+      from (
+        select * from rule_rows
+        union all
+        select l.view_key, {_listed_counters()} from listed l
+        union all
+        select m.view_key, {_correction_counters()} from corrections m
+      ) as all_rows
+     group by view_key
+),
+family_rows as (
+    select v.view_key, t.family_id, t.products as n
+      from views v
+      join fleet_family_totals t
+        on t.organization_id = $1
+       and (cardinality(v.fams) = 0 or t.family_id = any(v.fams))
+     where v.has_rule and $3 and cardinality(v.sites) = 0
+    union all
+    select v.view_key, t.family_id, t.products
+      from views v
+      join fleet_cells t
+        on t.organization_id = $1
+       and (cardinality(v.fams) = 0 or t.family_id = any(v.fams))
+       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
+       and ($3 or t.site_id in (select site_id from visible))
+     where v.has_rule and not ($3 and cardinality(v.sites) = 0)
+    union all
+    select l.view_key, l.family_id, 1 from listed l
+),
+families as (
+    select x.view_key,
+           array_agg(x.family_id order by x.n desc, x.family_id) as family_ids,
+           array_agg(pf.name order by x.n desc, x.family_id) as family_names,
+           array_agg(x.n order by x.n desc, x.family_id) as family_counts
+      from (select view_key, family_id, sum(n)::int as n from family_rows
+             group by view_key, family_id having sum(n) > 0) as x
+      join product_families pf on pf.id = x.family_id
+     group by x.view_key
+),
+site_rows as (
+    select v.view_key, t.site_id, t.products as n
+      from views v
+      join fleet_site_totals t
+        on t.organization_id = $1
+       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
+       and ($3 or t.site_id in (select site_id from visible))
+     where v.has_rule and cardinality(v.fams) = 0
+    union all
+    select v.view_key, t.site_id, t.products
+      from views v
+      join fleet_cells t
+        on t.organization_id = $1
+       and t.family_id = any(v.fams)
+       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
+       and ($3 or t.site_id in (select site_id from visible))
+     where v.has_rule and cardinality(v.fams) > 0
+    union all
+    select l.view_key, l.site_id, 1 from listed l
+),
+ranked_sites as (
+    select view_key, site_id, sum(n)::int as n,
+           row_number() over (partition by view_key order by sum(n) desc, site_id) as rank
+      from site_rows group by view_key, site_id having sum(n) > 0
+),
+sites as (
+    select x.view_key, count(*)::int as site_count,
+           array_agg(x.site_id order by x.rank) filter (where x.rank <= $5) as site_ids,
+           array_agg(x.n order by x.rank) filter (where x.rank <= $5) as site_counts,
+           array_agg(st.name order by x.rank) filter (where x.rank <= $5) as site_names,
+           array_agg(st.city order by x.rank) filter (where x.rank <= $5) as site_cities,
+           array_agg(st.country::text order by x.rank) filter (where x.rank <= $5)
+               as site_countries
+      from ranked_sites x
+      left join sites st on st.id = x.site_id and x.rank <= $5
+     group by x.view_key
+)
+select v.view_key, {", ".join(f"coalesce(t.{c}, 0) as {c}" for c in COUNTERS)},
+       coalesce(s.site_count, 0) as site_count,
+       coalesce(f.family_ids, '{{}}') as family_ids,
+       coalesce(f.family_names, '{{}}') as family_names,
+       coalesce(f.family_counts, '{{}}') as family_counts,
+       coalesce(s.site_ids, '{{}}') as site_ids,
+       coalesce(s.site_names, '{{}}') as site_names,
+       coalesce(s.site_cities, '{{}}') as site_cities,
+       coalesce(s.site_countries, '{{}}') as site_countries,
+       coalesce(s.site_counts, '{{}}') as site_counts,
+       coalesce((select day.as_of <> day.today from day), false) as stale_contracts
+  from views v
+  left join totals t using (view_key)
+  left join families f using (view_key)
+  left join sites s using (view_key)
+"""
+
+
+def _row(record: asyncpg.Record) -> SummaryRow:
+    return SummaryRow(
+        **{c: record[c] for c in COUNTERS},
+        site_count=record["site_count"],
+        by_family=tuple(
+            FamilyCount(*f)
+            for f in zip(
+                record["family_ids"], record["family_names"], record["family_counts"], strict=True
+            )
+        ),
+        by_site=tuple(
+            SiteCount(*s)
+            for s in zip(
+                record["site_ids"],
+                record["site_names"],
+                record["site_cities"],
+                record["site_countries"],
+                record["site_counts"],
+                strict=True,
+            )
+        ),
+        stale_contracts=record["stale_contracts"],
+    )
+
+
+async def fetch_summaries(
+    conn: Executor,
+    scope: ViewerScope,
+    group_ids: Sequence[int | None],
+    top_sites: int = MAX_TOP_SITES,
+) -> dict[int | None, SummaryRow]:
+    """Summaries of several views in one statement.
+
+    `None` is the whole visible fleet; an int is a custom group id, answered
+    only when the group belongs to the viewer (absent from the result
+    otherwise, as if it did not exist).
+    """
+    keys = sorted({FLEET_VIEW if g is None else g for g in group_ids})
+    records = await conn.fetch(
+        SUMMARIES_SQL,
+        scope.organization_id,
+        scope.user_id,
+        scope.all_sites,
+        keys,
+        min(max(top_sites, 0), MAX_TOP_SITES),
+    )
+    return {(None if r["view_key"] == FLEET_VIEW else r["view_key"]): _row(r) for r in records}
+
+
+async def fetch_summary(
+    conn: Executor,
+    scope: ViewerScope,
+    group_id: int | None,
+    top_sites: int = MAX_TOP_SITES,
+) -> SummaryRow | None:
+    """One view's summary (the benchmark's naive path calls this per group)."""
+    return (await fetch_summaries(conn, scope, [group_id], top_sites)).get(group_id)
+
+
+async def refresh_contract_buckets(conn: Conn, organization_id: int) -> None:
+    """Move products whose contract bucket changed since the roll-ups' day."""
+    await conn.execute("select fleet_refresh_contract_buckets($1)", organization_id)

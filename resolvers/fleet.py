@@ -1,0 +1,198 @@
+"""Lists of the fleet: products and sites as keyset pages, with their filters.
+
+Filters and pages run the same predicate as the summary's rule (in `db/`),
+so a list filtered by a group holds exactly the products its summary counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from db.fleet import (
+    ProductCriteria,
+    ViewerScope,
+    count_products,
+    count_sites,
+    fetch_products_page,
+    fetch_sites_page,
+)
+from resolvers.context import Context
+from resolvers.errors import bad_input
+from resolvers.fleet_loaders import GroupById
+from resolvers.ids import decode_id_of
+from resolvers.pagination import PageRequest, encode_cursor, page_request
+from resolvers.visibility import fleet_text, group_not_found, viewer_scope
+
+MAX_SEARCH_LENGTH = 100
+MAX_CONTRACT_DAYS = 36_500
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a connection, before the schema wraps rows into types."""
+
+    rows: list[asyncpg.Record]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count_total: Callable[[], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class ProductQuery:
+    """A ProductFilter as the client sent it (global ids, enum values)."""
+
+    group_id: str | None = None
+    family_ids: Sequence[str] | None = None
+    site_ids: Sequence[str] | None = None
+    health: Sequence[str] | None = None
+    connectivity: Sequence[str] | None = None
+    code_status: Sequence[str] | None = None
+    contract_ends_within_days: int | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteQuery:
+    country: str | None = None
+    search: str | None = None
+
+
+def like_pattern(context: Context, search: str | None) -> str | None:
+    """A case-insensitive "contains" pattern with LIKE's wildcards escaped."""
+    if search is None or not search.strip():
+        return None
+    text = search.strip()
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise bad_input(fleet_text(context.language, "search_too_long", max=MAX_SEARCH_LENGTH))
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def decode_ids(ids: Sequence[str] | None, type_name: str) -> list[int] | None:
+    """Keys of the ids naming `type_name`; an id that names nothing matches nothing."""
+    if ids is None:
+        return None
+    return [pk for pk in (decode_id_of(i, type_name) for i in ids) if pk is not None]
+
+
+def _id_cursor(page: PageRequest, context: Context) -> int | None:
+    if page.after is None:
+        return None
+    value = page.after[0]
+    if not isinstance(value, int):
+        raise bad_input(fleet_text(context.language, "cursor_invalid"))
+    return value
+
+
+async def product_criteria(
+    context: Context,
+    query: ProductQuery | None,
+    *,
+    group_pk: int | None = None,
+    listed_in_group: int | None = None,
+) -> ProductCriteria:
+    query = query or ProductQuery()
+    group_ids = [group_pk] if group_pk is not None else []
+    if query.group_id is not None:
+        filter_group = decode_id_of(query.group_id, "CustomGroup")
+        if filter_group is None or await context.loaders.get(GroupById).load(filter_group) is None:
+            raise group_not_found(context)
+        group_ids.append(filter_group)
+    days = query.contract_ends_within_days
+    if days is not None and not 0 <= days <= MAX_CONTRACT_DAYS:
+        raise bad_input(fleet_text(context.language, "days_invalid", max=MAX_CONTRACT_DAYS))
+    return ProductCriteria(
+        family_ids=decode_ids(query.family_ids, "ProductFamily"),
+        site_ids=decode_ids(query.site_ids, "Site"),
+        health=list(query.health) if query.health is not None else None,
+        connectivity=list(query.connectivity) if query.connectivity is not None else None,
+        code_status=list(query.code_status) if query.code_status is not None else None,
+        contract_ends_within_days=days,
+        search_pattern=like_pattern(context, query.search),
+        group_ids=sorted(set(group_ids)),
+        listed_in_group=listed_in_group,
+    )
+
+
+async def products_page(
+    context: Context,
+    query: ProductQuery | None,
+    first: int | None,
+    after: str | None,
+    *,
+    group_pk: int | None = None,
+    listed_in_group: int | None = None,
+) -> Page:
+    scope = viewer_scope(context)
+    page = page_request(first, after)
+    after_id = _id_cursor(page, context)
+    criteria = await product_criteria(
+        context, query, group_pk=group_pk, listed_in_group=listed_in_group
+    )
+    pool = context.pool
+    rows = (
+        await fetch_products_page(pool, scope, criteria, after_id=after_id, limit=page.first + 1)
+        if page.first > 0
+        else []
+    )
+
+    async def total() -> int:
+        return await count_products(pool, scope, criteria)
+
+    return Page(
+        rows=rows[: page.first],
+        cursors=[encode_cursor((row["id"],)) for row in rows[: page.first]],
+        has_next_page=len(rows) > page.first,
+        has_previous_page=after_id is not None,
+        count_total=total,
+    )
+
+
+async def sites_page(
+    context: Context,
+    query: SiteQuery | None,
+    first: int | None,
+    after: str | None,
+    *,
+    scope: ViewerScope | None = None,
+) -> Page:
+    """Visible sites by name (the viewer's, or `scope`'s when given)."""
+    scope = scope or viewer_scope(context)
+    page = page_request(first, after, arity=2)
+    if page.after is not None and not (
+        isinstance(page.after[0], str) and isinstance(page.after[1], int)
+    ):
+        raise bad_input(fleet_text(context.language, "cursor_invalid"))
+    after_key = (str(page.after[0]), int(page.after[1])) if page.after is not None else None
+    query = query or SiteQuery()
+    country = query.country.strip().upper() if query.country else None
+    pattern = like_pattern(context, query.search)
+    pool = context.pool
+    rows = (
+        await fetch_sites_page(
+            pool,
+            scope,
+            country=country,
+            search_pattern=pattern,
+            after=after_key,
+            limit=page.first + 1,
+        )
+        if page.first > 0
+        else []
+    )
+    shown = rows[: page.first]
+
+    async def total() -> int:
+        return await count_sites(pool, scope, country=country, search_pattern=pattern)
+
+    return Page(
+        rows=shown,
+        cursors=[encode_cursor((row["name"], row["id"])) for row in shown],
+        has_next_page=len(rows) > page.first,
+        has_previous_page=after_key is not None,
+        count_total=total,
+    )

@@ -1,0 +1,160 @@
+"""Organization administration: who the members are, which sites they see, their role.
+
+Only an ADMIN of the same organization lists members or changes scopes and
+roles, and an organization always keeps at least one ADMIN (the admins' rows
+are locked before any role change, so concurrent demotions cannot race).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from db.members import (
+    count_members,
+    fetch_members_page,
+    fetch_organization_site_ids,
+    fetch_users_in_organization,
+    lock_member,
+    lock_organization_admins,
+    set_role,
+    set_site_access,
+)
+from resolvers.context import Context
+from resolvers.errors import PublicError, UserError, UserErrors, bad_input
+from resolvers.fleet import Page, SiteQuery, sites_page
+from resolvers.ids import decode_id_of
+from resolvers.pagination import encode_cursor, page_request
+from resolvers.permissions import require_full_access
+from resolvers.viewer import Viewer
+from resolvers.visibility import fleet_text, scope_of_user, user_error, viewer_scope
+
+SITE_SCOPES = ("ALL_SITES", "SELECTED_SITES")
+ROLES = ("MEMBER", "ADMIN")
+
+
+def _forbidden(context: Context) -> PublicError:
+    return PublicError(fleet_text(context.language, "admin_only"), "FORBIDDEN")
+
+
+def _require_admin_of(context: Context, organization_pk: int) -> Viewer:
+    viewer = require_full_access(context)
+    if viewer.organization_id != organization_pk or not viewer.is_admin:
+        raise _forbidden(context)
+    return viewer
+
+
+async def organization_members(
+    context: Context, organization_pk: int, first: int | None, after: str | None
+) -> Page:
+    """The organization's users by id: its administrators only (FORBIDDEN otherwise)."""
+    _require_admin_of(context, organization_pk)
+    page = page_request(first, after)
+    after_id = page.after[0] if page.after is not None else None
+    if after_id is not None and not isinstance(after_id, int):
+        raise bad_input(fleet_text(context.language, "cursor_invalid"))
+    pool = context.pool
+    rows = (
+        await fetch_members_page(pool, organization_pk, after_id=after_id, limit=page.first + 1)
+        if page.first > 0
+        else []
+    )
+    shown = rows[: page.first]
+
+    async def total() -> int:
+        return await count_members(pool, organization_pk)
+
+    return Page(
+        rows=shown,
+        cursors=[encode_cursor((row["id"],)) for row in shown],
+        has_next_page=len(rows) > page.first,
+        has_previous_page=after_id is not None,
+        count_total=total,
+    )
+
+
+async def organization_sites(
+    context: Context,
+    organization_pk: int,
+    first: int | None,
+    after: str | None,
+    query: SiteQuery | None,
+) -> Page:
+    """The organization's sites that the viewer sees; FULL members of it only."""
+    viewer = require_full_access(context)
+    if viewer.organization_id != organization_pk:
+        raise PublicError(fleet_text(context.language, "not_found"), "FORBIDDEN")
+    return await sites_page(context, query, first, after)
+
+
+async def user_visible_sites(
+    context: Context, user_pk: int, first: int | None, after: str | None
+) -> Page:
+    """The sites a user sees: asked by that user, or by an admin of their organization."""
+    viewer = require_full_access(context)
+    if user_pk == viewer.user_id:
+        return await sites_page(context, None, first, after, scope=viewer_scope(context))
+    assert viewer.organization_id is not None
+    if not viewer.is_admin:
+        raise _forbidden(context)
+    rows = await fetch_users_in_organization(context.pool, viewer.organization_id, [user_pk])
+    if not rows:
+        raise _forbidden(context)
+    user = rows[0]
+    scope = scope_of_user(viewer.organization_id, user["id"], user["role"], user["site_scope"])
+    return await sites_page(context, None, first, after, scope=scope)
+
+
+async def set_member_site_access(
+    context: Context, user_id: str, scope: str, site_ids: Sequence[str] | None
+) -> asyncpg.Record:
+    viewer = require_full_access(context)
+    if not viewer.is_admin:
+        raise user_error(context, "FORBIDDEN", "admin_only", None)
+    assert viewer.organization_id is not None
+    organization_id = viewer.organization_id
+    if scope not in SITE_SCOPES:
+        raise UserError("INVALID", "Unknown site scope.", ["input", "scope"])
+    pk = decode_id_of(user_id, "User")
+    async with context.pool.acquire() as conn, conn.transaction():
+        member = await lock_member(conn, organization_id, pk) if pk is not None else None
+        if member is None:
+            raise user_error(context, "NOT_FOUND", "member_not_found", ["input", "userId"])
+        keys: list[int] = []
+        if scope == "SELECTED_SITES":
+            wanted = [decode_id_of(s, "Site") for s in site_ids or ()]
+            known = await fetch_organization_site_ids(
+                conn, organization_id, [k for k in wanted if k is not None]
+            )
+            errors = [
+                user_error(context, "NOT_FOUND", "not_found", ["input", "siteIds", index])
+                for index, key in enumerate(wanted)
+                if key is None or key not in known
+            ]
+            if errors:
+                raise UserErrors(errors)
+            keys = [k for k in wanted if k is not None]
+        return await set_site_access(conn, organization_id, member["id"], scope, keys)
+
+
+async def set_member_role(context: Context, user_id: str, role: str) -> asyncpg.Record:
+    viewer = require_full_access(context)
+    if not viewer.is_admin:
+        raise user_error(context, "FORBIDDEN", "admin_only", None)
+    assert viewer.organization_id is not None
+    organization_id = viewer.organization_id
+    if role not in ROLES:
+        raise UserError("INVALID", "Unknown role.", ["role"])
+    pk = decode_id_of(user_id, "User")
+    async with context.pool.acquire() as conn, conn.transaction():
+        admins = await lock_organization_admins(conn, organization_id)
+        if viewer.user_id not in admins:
+            # Demoted since this request began.
+            raise user_error(context, "FORBIDDEN", "admin_only", None)
+        member = await lock_member(conn, organization_id, pk) if pk is not None else None
+        if member is None:
+            raise user_error(context, "NOT_FOUND", "member_not_found", ["userId"])
+        if role == "MEMBER" and admins == [member["id"]]:
+            raise user_error(context, "INVALID", "last_admin", ["role"])
+        return await set_role(conn, organization_id, member["id"], role)

@@ -1,0 +1,328 @@
+"""The Summary tab: exact counts, the group rule, visibility, and flat statement counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from config import Settings
+from db.fleet import ViewerScope
+from db.summary import fetch_summaries, fetch_summary, refresh_contract_buckets
+from resolvers.ids import decode_id
+from tests.conftest import GraphQLClient, running_app
+from tests.fleet_data import (
+    SUMMARY_FIELDS,
+    FleetUser,
+    Tenant,
+    comparable,
+    create_tenant,
+    create_user,
+    expected_summary,
+    family_gid,
+    in_group,
+    product_facts,
+)
+
+CREATE_GROUP = """
+mutation($input: CustomGroupInput!) {
+  createCustomGroup(input: $input) {
+    customGroup { id name }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+async def create_group(client: GraphQLClient, user: FleetUser, **input: Any) -> str:
+    body = await client.execute(CREATE_GROUP, {"input": input}, token=user.token)
+    payload = body["data"]["createCustomGroup"]
+    assert payload["userErrors"] == [], payload
+    group_id: str = payload["customGroup"]["id"]
+    return group_id
+
+
+def group_rules(tenant: Tenant) -> dict[str, dict[str, Any]]:
+    """Groups of every kind of rule, with listed products overlapping their rule."""
+    return {
+        "listed only": {"productIds": [tenant.product_gid(i) for i in (0, 1, 5, 9)]},
+        "families only": {"familyIds": [family_gid(1), family_gid(2)]},
+        "sites only": {"siteIds": [tenant.site_gid(1), tenant.site_gid(2)]},
+        "families x sites": {
+            "familyIds": [family_gid(3)],
+            "siteIds": [tenant.site_gid(0), tenant.site_gid(2)],
+        },
+        "all three": {
+            # Product 0 is at site 0 and of family 1: listed AND matched by the rule.
+            "productIds": [tenant.product_gid(i) for i in (0, 3, 7, 11, 20)],
+            "familyIds": [family_gid(1), family_gid(4)],
+            "siteIds": [tenant.site_gid(0), tenant.site_gid(3)],
+        },
+        "empty rule": {},
+    }
+
+
+def ids_of(tenant: Tenant, rule: dict[str, Any]) -> tuple[set[int], set[int], set[int]]:
+    def keys(name: str) -> set[int]:
+        return {decode_id(g)[1] for g in rule.get(name, [])}  # type: ignore[index]
+
+    return keys("productIds"), keys("familyIds"), keys("siteIds")
+
+
+@pytest.fixture
+async def acme(db: asyncpg.Connection) -> Tenant:
+    return await create_tenant(db, sites=4, products=90, seed=7)
+
+
+@pytest.fixture
+async def other_tenant(db: asyncpg.Connection) -> Tenant:
+    return await create_tenant(db, sites=2, products=25, seed=8)
+
+
+@pytest.mark.parametrize("who", ["ADMIN", "ALL_SITES", "SELECTED_SITES"])
+async def test_every_summary_count_equals_a_direct_count_over_the_visible_products(
+    client: GraphQLClient,
+    db: asyncpg.Connection,
+    acme: Tenant,
+    other_tenant: Tenant,
+    who: str,
+) -> None:
+    selected = [acme.site_ids[0], acme.site_ids[2]]
+    if who == "ADMIN":
+        user = await create_user(db, acme, role="ADMIN")
+    elif who == "ALL_SITES":
+        user = await create_user(db, acme)
+    else:
+        user = await create_user(db, acme, site_scope="SELECTED_SITES", site_ids=selected)
+    # Scope narrowed AFTER the groups exist must shrink them: create first as ALL.
+    rules = group_rules(acme)
+    if who == "SELECTED_SITES":
+        await db.execute("update users set site_scope = 'ALL_SITES' where id = $1", user.pk)
+    groups = {name: await create_group(client, user, name=name, **r) for name, r in rules.items()}
+    if who == "SELECTED_SITES":
+        await db.execute("update users set site_scope = 'SELECTED_SITES' where id = $1", user.pk)
+
+    facts = await product_facts(db, acme.organization_id)
+    visible = [p for p in facts if who != "SELECTED_SITES" or p.site_id in selected]
+    today = dt.date.today()
+
+    aliases = " ".join(
+        f'g{i}: summary(groupId: "{gid}") {{ {SUMMARY_FIELDS} }}'
+        for i, gid in enumerate(groups.values())
+    )
+    body = await client.execute(
+        f"{{ fleet: summary {{ {SUMMARY_FIELDS} }} {aliases} }}", token=user.token
+    )
+    assert "errors" not in body, body
+    assert comparable(body["data"]["fleet"]) == expected_summary(visible, today)
+    for i, (name, rule) in enumerate(rules.items()):
+        listed, families, sites = ids_of(acme, rule)
+        members = [p for p in visible if in_group(p, listed, families, sites)]
+        assert comparable(body["data"][f"g{i}"]) == expected_summary(members, today), name
+    # The data has something in every bucket, so equality above means something.
+    fleet = body["data"]["fleet"]
+    assert all(v > 0 for v in fleet["health"].values())
+    assert all(v > 0 for v in fleet["contracts"].values())
+    assert fleet["serviceRequests"]["open"] > 0
+
+
+async def test_summaries_follow_product_and_request_changes_exactly(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    admin = await create_user(db, acme, role="ADMIN")
+    group = await create_group(
+        client, admin, name="Fam 2 at site 1", familyIds=[family_gid(2)], siteIds=[acme.site_gid(1)]
+    )
+    # Moves, state changes, deletions, new requests, a site deleted with its products.
+    await db.execute(
+        "update products set site_id = $2, family_id = 2, health = 'CRITICAL' "
+        "where id = any($1::bigint[])",
+        acme.product_ids[:10],
+        acme.site_ids[1],
+    )
+    await db.execute(
+        "update products set contract_ends_on = current_date + 5, code_version = null "
+        "where id = any($1::bigint[])",
+        acme.product_ids[10:20],
+    )
+    await db.execute(
+        "update service_requests set status = 'CLOSED', closed_at = now() "
+        "where product_id = any($1::bigint[])",
+        acme.product_ids[:6],
+    )
+    await db.execute(
+        "insert into service_requests (organization_id, product_id, number, severity, title) "
+        "select organization_id, id, 'NEW' || id, 'CRITICAL', 'New' from products "
+        "where id = any($1::bigint[])",
+        acme.product_ids[3:12],
+    )
+    await db.execute("delete from products where id = any($1::bigint[])", acme.product_ids[40:45])
+    await db.execute("delete from sites where id = $1", acme.site_ids[3])
+
+    facts = await product_facts(db, acme.organization_id)
+    body = await client.execute(
+        f"{{ fleet: summary {{ {SUMMARY_FIELDS} }} "
+        f'group: summary(groupId: "{group}") {{ {SUMMARY_FIELDS} }} }}',
+        token=admin.token,
+    )
+    today = dt.date.today()
+    assert comparable(body["data"]["fleet"]) == expected_summary(facts, today)
+    members = [p for p in facts if in_group(p, set(), {2}, {acme.site_ids[1]})]
+    assert comparable(body["data"]["group"]) == expected_summary(members, today)
+
+
+async def test_contract_buckets_stay_exact_when_the_day_moves_and_after_refresh(
+    db: asyncpg.Connection, acme: Tenant
+) -> None:
+    user = await create_user(db, acme, role="ADMIN")
+    scope = ViewerScope(acme.organization_id, user.pk, True)
+    facts = await product_facts(db, acme.organization_id)
+    expected = expected_summary(facts, dt.date.today())["contracts"]
+    # Roll-ups built 40 days ago: rebuild them as of then, as if time had passed.
+    await db.execute(
+        """
+        truncate fleet_cells, fleet_site_totals, fleet_family_totals;
+        update fleet_rollup_dates set as_of = as_of - 40;
+        do $$ begin
+            execute fleet_deltas_sql(fleet_product_delta_sql(
+                'select 1 as sign, x.* from products x'));
+        end $$;
+        """
+    )
+
+    def contracts(row: Any) -> dict[str, int]:
+        return {
+            "active": row.contract_active,
+            "endingWithin30Days": row.contract_within_30,
+            "endingWithin90Days": row.contract_within_30 + row.contract_within_90,
+            "expired": row.contract_expired,
+        }
+
+    stale = await fetch_summary(db, scope, None)
+    assert stale is not None and stale.stale_contracts
+    assert contracts(stale) == expected
+    await refresh_contract_buckets(db, acme.organization_id)
+    fresh = await fetch_summary(db, scope, None)
+    assert fresh is not None and not fresh.stale_contracts
+    assert contracts(fresh) == expected
+    stored = await db.fetchrow(
+        "select sum(contract_expired) as expired, sum(contract_within_30) as w30 "
+        "from fleet_family_totals where organization_id = $1",
+        acme.organization_id,
+    )
+    assert stored is not None
+    assert (stored["expired"], stored["w30"]) == (
+        expected["expired"],
+        expected["endingWithin30Days"],
+    )
+
+
+async def test_today_is_the_organizations_own_date(db: asyncpg.Connection) -> None:
+    # Far east and far west of UTC disagree about "today" most of the day;
+    # each tenant's counts follow its own date.
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        tenant = await create_tenant(db, sites=2, products=40, seed=3, time_zone=zone)
+        user = await create_user(db, tenant, role="ADMIN")
+        local_today = await db.fetchval("select (now() at time zone $1)::date", zone)
+        facts = await product_facts(db, tenant.organization_id)
+        row = await fetch_summary(db, ViewerScope(tenant.organization_id, user.pk, True), None)
+        assert row is not None
+        want = expected_summary(facts, local_today)["contracts"]
+        assert want == {
+            "active": row.contract_active,
+            "endingWithin30Days": row.contract_within_30,
+            "endingWithin90Days": row.contract_within_30 + row.contract_within_90,
+            "expired": row.contract_expired,
+        }
+
+
+async def test_another_users_or_tenants_group_answers_not_found(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant, other_tenant: Tenant
+) -> None:
+    owner = await create_user(db, acme)
+    admin = await create_user(db, acme, role="ADMIN")
+    stranger = await create_user(db, other_tenant, role="ADMIN")
+    group = await create_group(client, owner, name="Mine", familyIds=[family_gid(1)])
+    for user in (admin, stranger):
+        body = await client.execute(
+            "query($g: ID!) { summary(groupId: $g) { productCount } }",
+            {"g": group},
+            token=user.token,
+        )
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # The db API answers nothing for a group that is not the viewer's.
+    rows = await fetch_summaries(
+        db,
+        ViewerScope(acme.organization_id, admin.pk, True),
+        [None, decode_id(group)[1]],  # type: ignore[index]
+    )
+    assert list(rows) == [None]
+
+
+async def statements_of(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture, query: str, token: str
+) -> tuple[dict[str, Any], int]:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="service360.request"):
+        body = await client.execute(query, token=token)
+    counts = [r.sql_statements for r in caplog.records if hasattr(r, "sql_statements")]
+    assert len(counts) == 1
+    return body, counts[0]
+
+
+DASHBOARD = f"""
+{{
+  summary {{ {SUMMARY_FIELDS} }}
+  customGroups(first: 100) {{
+    nodes {{ id name summary {{ {SUMMARY_FIELDS} }} }}
+  }}
+}}
+"""
+
+
+@pytest.fixture
+async def one_connection_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    """The app on a one-connection pool: once warm, asyncpg's per-connection type
+    lookups (which the statement counter also sees) are done for good."""
+    async with running_app(replace(settings, pool_min_size=1, pool_max_size=1)) as (app, state):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http=http, state=state)
+
+
+async def test_dashboard_statement_count_does_not_grow_with_groups_sites_or_products(
+    one_connection_client: GraphQLClient,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = one_connection_client
+    small = await create_tenant(db, sites=2, products=10, seed=1)
+    large = await create_tenant(db, sites=12, products=400, seed=2)
+    counts = []
+    for tenant, groups in ((small, 1), (large, 50)):
+        user = await create_user(db, tenant)
+        for g in range(groups):
+            await create_group(
+                client,
+                user,
+                name=f"G{g}",
+                productIds=[tenant.product_gid(g % 10)],
+                familyIds=[family_gid(1 + g % 5)] if g % 2 else None,
+                siteIds=[tenant.site_gid(g % 2)] if g % 3 else None,
+            )
+        # Once to warm the pool's connections (asyncpg's one-time type lookups).
+        await statements_of(client, caplog, DASHBOARD, user.token)
+        body, statements = await statements_of(client, caplog, DASHBOARD, user.token)
+        assert "errors" not in body, body
+        assert len(body["data"]["customGroups"]["nodes"]) == groups
+        counts.append(statements)
+    # The viewer, the fleet summary, the group list, one batch for every
+    # group's summary (names of families and sites come with the summaries).
+    assert counts == [4, 4]
