@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 import strawberry
@@ -18,6 +19,9 @@ from resolvers.context import Context
 from resolvers.ids import encode_id
 from resolvers.registration import organization_choices
 from schema.common import Connection, Node
+
+if TYPE_CHECKING:
+    from schema.fleet import Site, SiteFilter
 
 Info = strawberry.Info[Context, None]
 
@@ -208,6 +212,15 @@ class User(Node):
         row = await info.context.loaders.get(OrganizationById).load(self.organization_pk)
         return Organization.from_row(row) if row is not None else None
 
+    @strawberry.field(description="The sites this person sees, as their administrator allows.")
+    async def visible_sites(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Site, strawberry.lazy("schema.fleet")]]:
+        # Imported here: schema.fleet imports this module.
+        from schema.fleet import user_visible_sites
+
+        return await user_visible_sites(info, self.pk, first, after)
+
 
 @strawberry.type(description="A customer organization (a company, a division, an agency).")
 class Organization(Node):
@@ -232,6 +245,26 @@ class Organization(Node):
     async def domains(self, info: Info) -> list[str]:
         domains: list[str] = await info.context.loaders.get(DomainsByOrganizationId).load(self.pk)
         return domains
+
+    @strawberry.field(description="Its people (its administrators only).")
+    async def members(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> UserConnection:
+        from schema.fleet import organization_members
+
+        return await organization_members(info, self.pk, first, after)
+
+    @strawberry.field(description="Its sites that the viewer sees.")
+    async def sites(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: Annotated[SiteFilter, strawberry.lazy("schema.fleet")] | None = None,
+    ) -> Connection[Annotated[Site, strawberry.lazy("schema.fleet")]]:
+        from schema.fleet import organization_sites
+
+        return await organization_sites(info, self.pk, first, after, filter)
 
 
 @strawberry.type(description="A request to onboard a new organization, decided by the staff.")

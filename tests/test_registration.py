@@ -409,3 +409,45 @@ async def test_node_shows_only_oneself_ones_organization_and_admins_their_member
     assert await sees(staff, request_id) and await sees(founder, request_id)
     assert not await sees(member, request_id) and not await sees(stranger, request_id)
     assert (await client.execute(node, {"id": member_viewer["id"]}))["data"]["node"] is None
+
+
+async def test_limited_users_get_forbidden_on_fleet_data_with_a_finish_registration_message(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    token, viewer = await as_customer(client, db, "early@describe.example")
+    assert viewer["registration"]["accessLevel"] == "LIMITED"
+    english = await client.execute("{ summary { productCount } }", token=token)
+    assert english["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "Finish your registration" in english["errors"][0]["message"]
+    await db.execute("update users set preferred_language = 'fr'")
+    french = await client.execute("{ summary { productCount } }", token=token)
+    assert "Terminez votre inscription" in french["errors"][0]["message"]
+    anonymous = await client.execute("{ summary { productCount } }")
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    own = (await client.execute(VIEWER, token=token))["data"]["viewer"]
+    assert own["email"] == "early@describe.example"
+
+
+async def test_user_and_organization_fleet_fields_answer_for_a_complete_member(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    acme = await add_organization(db, "Acme Corporation", "acme.example")
+    await db.execute(
+        "insert into sites (organization_id, name, city, country)"
+        " values ($1, 'Lyon DC', 'Lyon', 'FR')",
+        acme,
+    )
+    token, _ = await as_customer(client, db, "ops@acme.example")
+    body = await client.execute(
+        """{ viewer { visibleSites { totalCount nodes { name } }
+                      organization { sites { nodes { name } } } } }""",
+        token=token,
+    )
+    assert "errors" not in body, body
+    viewer = body["data"]["viewer"]
+    assert viewer["visibleSites"]["nodes"] == [{"name": "Lyon DC"}]
+    assert viewer["organization"]["sites"]["nodes"] == [{"name": "Lyon DC"}]
+    members = await client.execute(
+        "{ viewer { organization { members { totalCount } } } }", token=token
+    )
+    assert members["errors"][0]["extensions"]["code"] == "FORBIDDEN"
