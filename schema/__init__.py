@@ -14,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from config import Settings
 from schema import accounts, catalog, fleet
+from schema.cost import QueryCostLimiter
 from schema.extensions import MaskUnexpectedErrors
 from schema.node import build_node_query
 
@@ -40,6 +41,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxTokensLimiter(max_token_count=settings.max_tokens),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        QueryCostLimiter(max_cost=settings.max_query_cost),
         MaskUnexpectedErrors(),
     ]
     return strawberry.Schema(
