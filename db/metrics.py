@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncpg
 
 
-async def fetch_outbox_backlog(conn: asyncpg.Pool | asyncpg.Connection) -> asyncpg.Record:
+Executor = asyncpg.Pool | asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+
+async def fetch_outbox_backlog(conn: Executor) -> asyncpg.Record:
     """Unsent mails and the age in seconds of the oldest one (null when none)."""
     row = await conn.fetchrow(
         "select count(*) as backlog, "

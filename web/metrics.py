@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -36,6 +37,7 @@ from db.metrics import fetch_outbox_backlog
 from db.pool import StatementStats
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+logger = logging.getLogger("service360.metrics")
 
 REQUESTS = Counter(
     "service360_graphql_requests_total",
@@ -180,24 +182,36 @@ class OutboxCollector(Collector):
         )
 
 
-async def read_outbox(pool: asyncpg.Pool) -> tuple[int, float]:
-    row = await fetch_outbox_backlog(pool)
+# /metrics must answer when the pool is exhausted (that is when operators
+# look): past this wait for a connection, the outbox numbers are left out.
+OUTBOX_ACQUIRE_TIMEOUT_SECONDS = 1.0
+
+
+async def read_outbox(pool: asyncpg.Pool) -> tuple[int, float] | None:
+    try:
+        async with pool.acquire(timeout=OUTBOX_ACQUIRE_TIMEOUT_SECONDS) as conn:
+            row = await fetch_outbox_backlog(conn)
+    except TimeoutError:
+        logger.warning("metrics: no pool connection free, outbox numbers left out")
+        return None
     return int(row["backlog"]), float(row["oldest_age_seconds"] or 0.0)
 
 
 async def metrics_endpoint(request: Request) -> Response:
     state: Any = request.state
+    outbox = await read_outbox(state.pool)
+    # Sampled last, with no await before rendering: the numbers of this instant.
     sample_worker_gauges(state.pool, state.resources.get("passwords"))
-    backlog, oldest = await read_outbox(state.pool)
-    registry = CollectorRegistry()
     if MULTIPROC_ENV in os.environ:
+        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
-    registry = CollectorRegistry()
-    registry.register(OutboxCollector(backlog, oldest))
-    body += generate_latest(registry)
+    if outbox is not None:
+        scrape_time = CollectorRegistry()
+        scrape_time.register(OutboxCollector(*outbox))
+        body += generate_latest(scrape_time)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 
