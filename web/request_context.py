@@ -78,7 +78,8 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if scope["path"] not in ("/healthz", "/readyz"):
+            # Probes and scrapes come every few seconds: not worth a line each.
+            if scope["path"] not in ("/healthz", "/readyz", "/metrics"):
                 logger.info(
                     "request",
                     extra={
