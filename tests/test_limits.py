@@ -1,0 +1,188 @@
+"""Guards of the API: query cost, depth, aliases, tokens, masked errors, no suggestions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncpg
+import httpx
+import pytest
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type
+from starlette.datastructures import Secret
+
+from config import Settings
+from schema import build_schema
+from schema.cost import FIELD_COSTS, FIRST, query_cost
+from tests.conftest import GraphQLClient, running_app
+from tests.fleet_data import SUMMARY_FIELDS, create_tenant, create_user
+
+
+def _is_list(field_type: object) -> bool:
+    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    return isinstance(inner, GraphQLList)
+
+
+def test_every_list_and_connection_field_of_the_schema_is_priced(settings: Settings) -> None:
+    schema = build_schema(settings)._schema
+    unpriced = []
+    for type_name, graphql_type in schema.type_map.items():
+        if type_name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for field_name, field in graphql_type.fields.items():
+            named = get_named_type(field.type)
+            if _is_list(field.type) or named.name.endswith("Connection"):
+                if f"{type_name}.{field_name}" not in FIELD_COSTS:
+                    unpriced.append(f"{type_name}.{field_name}")
+    assert unpriced == []
+    # Connections are paid by `first`, and both summaries are priced.
+    connections = [
+        f"{t}.{f}"
+        for t, gt in schema.type_map.items()
+        if isinstance(gt, GraphQLObjectType) and not t.startswith("__")
+        for f, field in gt.fields.items()
+        if get_named_type(field.type).name.endswith("Connection")
+    ]
+    assert connections and all(FIELD_COSTS[c].times == FIRST for c in connections)
+    assert FIELD_COSTS["Query.summary"].own >= 250
+    assert FIELD_COSTS["CustomGroup.summary"].own >= 250
+
+
+def test_list_fields_cost_by_their_first_argument(settings: Settings) -> None:
+    from graphql import parse
+
+    schema = build_schema(settings)._schema
+
+    def cost(query: str, variables: dict[str, object] | None = None) -> int:
+        return query_cost(schema, parse(query), None, variables)
+
+    ten = cost("{ products(first: 10) { nodes { id name } } }")
+    hundred = cost("query($n: Int) { products(first: $n) { nodes { id name } } }", {"n": 100})
+    default = cost("{ products { nodes { id name } } }")
+    assert hundred > ten and default == cost("{ products(first: 20) { nodes { id name } } }")
+    nested = cost("{ customGroups(first: 10) { nodes { products(first: 10) { nodes { id } } } } }")
+    assert nested >= 100
+
+
+TWO_HUNDRED_SUMMARIES = f"""
+{{
+  a: customGroups(first: 100) {{ nodes {{ summary {{ {SUMMARY_FIELDS} }} }} }}
+  b: customGroups(first: 100) {{ nodes {{ summary {{ {SUMMARY_FIELDS} }} }} }}
+}}
+"""
+
+FLEET_AND_HUNDRED_GROUPS = f"""
+{{
+  summary {{ {SUMMARY_FIELDS} }}
+  customGroups(first: 100) {{ nodes {{ id name summary {{ {SUMMARY_FIELDS} }} }} }}
+}}
+"""
+
+
+async def test_two_hundred_summaries_are_refused_before_running_any_sql(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=3)
+    user = await create_user(db, tenant)
+    body = await client.execute(TWO_HUNDRED_SUMMARIES, token=user.token)
+    assert body.get("data") is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] > error["extensions"]["maxCost"] == 50_000
+    assert "fewer summaries" in error["message"]
+    # The largest legitimate dashboard (fleet + a user's 100 groups) passes.
+    allowed = await client.execute(FLEET_AND_HUNDRED_GROUPS, token=user.token)
+    assert "errors" not in allowed, allowed
+    assert allowed["data"]["summary"]["productCount"] == 3
+
+
+async def test_two_hundred_aliased_summaries_are_refused(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=3)
+    user = await create_user(db, tenant)
+    aliased = " ".join(f"s{i}: summary {{ productCount }}" for i in range(200))
+    body = await client.execute(f"{{ {aliased} }}", token=user.token)
+    assert body.get("data") is None
+    assert body["errors"], body
+
+
+def _nested(depth: int) -> str:
+    """A valid query `depth` fields deep: Organization.members and User.organization loop."""
+    inner = "id"
+    levels = 2  # viewer { organization ...
+    while levels + 3 <= depth:
+        inner = f"members {{ nodes {{ organization {{ {inner} }} }} }}"
+        levels += 3
+    return "{ viewer { organization { " + inner + " } } }"
+
+
+async def test_a_fifteen_deep_query_is_refused(client: GraphQLClient) -> None:
+    deep = _nested(15)
+    assert deep.count("{") - 1 >= 14
+    body = await client.execute(deep)
+    assert body.get("data") is None
+    assert [e["message"] for e in body["errors"]] == [
+        "'anonymous' exceeds maximum operation depth of 12"
+    ]
+    shallow = await client.execute("{ viewer { organization { id } } }")
+    assert "errors" not in shallow
+
+
+async def test_too_many_aliases_or_tokens_are_refused(client: GraphQLClient) -> None:
+    aliases = " ".join(f"f{i}: productFamilies {{ id }}" for i in range(121))
+    body = await client.execute(f"{{ {aliases} }}")
+    assert body.get("data") is None
+    assert "aliases" in body["errors"][0]["message"].lower()
+    tokens = "{ " + " ".join("productFamilies { id name }" for _ in range(2600)) + " }"
+    body = await client.execute(tokens)
+    assert body.get("data") is None
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+@pytest.fixture
+async def production_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    production = replace(settings, env="production", secret_key=Secret("s" * 40))
+    async with running_app(production) as (app, state):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http=http, state=state)
+
+
+async def test_field_suggestions_are_off_in_production_only(
+    client: GraphQLClient, production_client: GraphQLClient
+) -> None:
+    typo = "{ productFamilys { id } }"
+    development = await client.execute(typo)
+    assert "Did you mean" in development["errors"][0]["message"]
+    production = await production_client.execute(typo)
+    message = production["errors"][0]["message"]
+    assert "Cannot query field" in message and "Did you mean" not in message
+    assert "productFamilies" not in message
+
+
+async def test_unexpected_errors_are_masked_with_the_request_id_that_the_log_carries(
+    client: GraphQLClient, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=3)
+    user = await create_user(db, tenant)
+    # A real failure inside PostgreSQL: the table behind the counts is gone.
+    await db.execute("drop table product_open_requests cascade")
+    with caplog.at_level(logging.ERROR, logger="service360.errors"):
+        response = await client.http.post(
+            "/graphql",
+            json={"query": "{ products { nodes { id openServiceRequestCount } } }"},
+            headers={"Authorization": f"Bearer {user.token}", "X-Request-ID": "req-masked-123"},
+        )
+    body = response.json()
+    error = body["errors"][0]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"] == {
+        "code": "INTERNAL_SERVER_ERROR",
+        "requestId": "req-masked-123",
+    }
+    assert "product_open_requests" not in response.text
+    logged = [r for r in caplog.records if r.name == "service360.errors"]
+    assert logged and logged[0].exc_info is not None
+    assert "product_open_requests" in str(logged[0].exc_info[1])
