@@ -39,14 +39,6 @@ async def hit_buckets(
     return {row["bucket"]: (row["hits"], max(1, row["wait"])) for row in rows}
 
 
-async def delete_stale_buckets(conn: Executor, older_than: int) -> str:
-    """Forget windows that ended long ago (housekeeping)."""
-    return await conn.execute(
-        "delete from throttle_hits where window_started_at < now() - make_interval(secs => $1)",
-        older_than,
-    )
-
-
 async def lock_address(conn: Conn, email: str) -> None:
     """Serialize code sends to one address until the transaction ends."""
     await conn.execute(

@@ -73,6 +73,7 @@ async def test_mail_waits_while_the_smtp_server_refuses_and_goes_once_when_it_is
         "from mail_outbox where id = $1",
         mail_id,
     )
+    assert row is not None
     assert row["attempts"] == 1 and row["sent_at"] is None and row["later"]
     assert "451" in row["last_error"]
     assert smtp_server.messages == []
@@ -87,6 +88,7 @@ async def test_mail_waits_while_the_smtp_server_refuses_and_goes_once_when_it_is
     assert received.recipients == ["jane@acme.example"]
     assert "123456" in subject_of(received.content)
     row = await db.fetchrow("select attempts, sent_at from mail_outbox where id = $1", mail_id)
+    assert row is not None
     assert row["attempts"] == 2 and row["sent_at"] is not None
 
     await db.execute("update mail_outbox set next_attempt_at = now()")
@@ -101,6 +103,7 @@ async def test_an_unreachable_smtp_server_is_retried_later(
     unreachable = replace(settings, smtp_url="smtp://127.0.0.1:9", mail_retry_base_seconds=30.0)
     assert await MailSender(pool, unreachable).deliver_due() == 1
     row = await db.fetchrow("select attempts, sent_at, last_error from mail_outbox")
+    assert row is not None
     assert row["attempts"] == 1 and row["sent_at"] is None and row["last_error"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 
@@ -262,7 +264,7 @@ async def test_every_step_refuses_the_mutations_of_other_steps_with_wrong_step(
     client: GraphQLClient, db: asyncpg.Connection
 ) -> None:
     globex = [await add_organization(db, "Globex", "globex.example", division=d) for d in "AB"]
-    calls = {
+    calls: dict[str, tuple[str, dict[str, Any]]] = {
         "chooseAccessType": (CHOOSE, {"type": "CUSTOMER_EMPLOYEE"}),
         "submitProfessionalProfile": (PROFILE, {"input": PROFILE_INPUT}),
         "selectOrganization": (SELECT, {"id": encode_id("Organization", globex[0])}),

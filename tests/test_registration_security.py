@@ -66,6 +66,7 @@ async def test_the_code_is_six_digits_and_stored_only_as_a_keyed_hash(
     code = await latest_code(db, "hash@codes.example")
     assert len(code) == 6 and code.isdigit()
     row = await db.fetchrow("select code_hash, expires_at - created_at as ttl from one_time_codes")
+    assert row is not None
     assert len(row["code_hash"]) == 32 and code.encode() not in row["code_hash"]
     assert row["ttl"].total_seconds() == 600
 
@@ -311,6 +312,7 @@ async def test_messages_follow_accept_language_and_mails_the_preferred_language(
         CREATE_ACCOUNT, {"input": account_input("jean@acme.example", preferredLanguage="fr")}
     )
     row = await db.fetchrow("select subject, body, language from mail_outbox")
+    assert row is not None
     assert row["language"] == "fr" and "Votre code de vérification" in row["subject"]
     assert await db.fetchval("select preferred_language from users") == "fr"
 
