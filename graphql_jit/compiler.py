@@ -198,25 +198,18 @@ def _custom_coercer(coerce: Callable[[Any], Any]) -> LeafCoercer:
 
 
 def _enum_coercer(coerce: Callable[[Any], Any]) -> LeafCoercer:
-    # Enum members are memoised per member class (two members of one class are
-    # equal only when they are the same member, so the memo cannot confuse them).
-    memo: dict[type, dict[Any, Any]] = {}
+    # Enum members are singletons: memoise their coercion by identity (the memo
+    # keeps the member alive, so its id cannot be reused by another object).
+    memo: dict[int, tuple[Any, Any]] = {}
+    custom = _custom_coercer(coerce)
 
     def coerce_enum(value: Any) -> Any:
-        by_member = memo.get(type(value))
-        if by_member is not None:
-            coerced = by_member.get(value, MISS)
-            if coerced is not MISS:
-                return coerced
-        if not isinstance(value, Enum):
-            return _custom_coercer(coerce)(value)
-        try:
-            coerced = coerce(value)
-        except Exception:
-            return MISS
-        if coerced is None or coerced is Undefined:
-            return MISS
-        memo.setdefault(type(value), {})[value] = coerced
+        entry = memo.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        coerced = custom(value)
+        if coerced is not MISS and isinstance(value, Enum):
+            memo[id(value)] = (value, coerced)
         return coerced
 
     return coerce_enum
@@ -226,8 +219,12 @@ class FieldPlan:
     """One response key of a selection set and how to produce its value."""
 
     __slots__ = (
+        "args",
         "check_callable",
         "child",
+        "has_args",
+        "object_child",
+        "resolve",
         "coerce",
         "field_def",
         "field_details_list",
@@ -265,6 +262,14 @@ class FieldPlan:
         self.item_type: GraphQLOutputType | None = None
         self.item_nullable = True
         self.typename: str | None = None
+        # For fields run through their resolver (GENERIC): the resolver, whether
+        # arguments must be coerced, the coerced arguments when they are
+        # literals of immutable values (filled on first use), and the plan of
+        # the object it returns when that object needs no ``is_type_of`` check.
+        self.resolve: Any = field_def.resolve
+        self.has_args = bool(field_def.args or field_details_list[0].node.arguments)
+        self.args: dict[str, Any] | None = None if self.has_args else {}
+        self.object_child: ObjectPlan | None = None
 
 
 PlanFunction = Callable[[Any, Any, Any], Any]
@@ -371,7 +376,12 @@ class OperationPlan:
             reader = self.reader_factory(details[0].node.name.value, field_def)
         if reader is None:
             if isinstance(named, GraphQLObjectType):
-                self.child_plan(named, details)  # registered for the stock path
+                child = self.child_plan(named, details)  # also registered for the stock path
+                nullable_type = _nullable(field_def.type)
+                if nullable_type is named and named.is_type_of is None:
+                    field.object_child = child
+            if field.resolve is None:
+                field.resolve = self.field_resolver
             return field
         field.read, field.check_callable = reader
         nullable_type = field_def.type.of_type if not field.nullable else field_def.type  # type: ignore[union-attr]
@@ -453,6 +463,10 @@ class OperationPlan:
 
 
 _NO_OPERATION: Final = None
+
+
+def _nullable(type_: GraphQLOutputType) -> GraphQLOutputType:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
 
 
 def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
@@ -543,6 +557,36 @@ def generate(plan: ObjectPlan) -> PlanFunction:
             emit("            if is_awaitable(v):")
             emit(f"                aw.append({key})")
             continue
+        if kind == OBJECT:
+            namespace[f"P{index}"] = field.child
+            _emit_read(emit, namespace, index, field)
+            emit("        else:")
+            emit("            if v is None:")
+            if not field.nullable:
+                emit(f"                v = ex._complete_read_value({f}, v, path)")
+            else:
+                emit("                pass")
+            if field.check_callable:
+                emit("            elif callable(v):")
+                emit(f"                v = ex._execute_generic({f}, source, path)")
+                emit("                if is_awaitable(v):")
+                emit(f"                    aw.append({key})")
+            emit("            elif isinstance(v, Exception) or v is Undefined or is_awaitable(v):")
+            emit(f"                v = ex._complete_read_value({f}, v, path)")
+            emit("                if is_awaitable(v):")
+            emit(f"                    aw.append({key})")
+            emit("            else:")
+            emit(f"                p = (path, {key}, {field.parent_type.name!r})")
+            emit("                try:")
+            emit(f"                    v = P{index}.run(ex, v, p)")
+            emit("                    if type(v) is not dict:")
+            emit(f"                        v = ex._await_completed(v, {f}.return_type, {f}, p)")
+            emit(f"                        aw.append({key})")
+            emit("                except Exception as error:")
+            emit(f"                    ex._child_error({f}, error, p)")
+            emit("                    v = None")
+            emit(f"        r[{key}] = v")
+            continue
         if kind != LEAF:
             emit(f"        v = ex._execute_read_field({f}, source, path)")
             emit(f"        r[{key}] = v")
@@ -550,16 +594,7 @@ def generate(plan: ObjectPlan) -> PlanFunction:
                  " and is_awaitable(v):")
             emit(f"            aw.append({key})")
             continue
-        read = field.read
-        attribute = getattr(read, "__jit_attribute__", None)
-        emit("        try:")
-        if attribute is not None and attribute.isidentifier() and not iskeyword(attribute):
-            emit(f"            v = source.{attribute}")
-        else:
-            namespace[f"R{index}"] = read
-            emit(f"            v = R{index}(source)")
-        emit("        except Exception as error:")
-        emit(f"            v = ex._read_error({f}, error, path)")
+        _emit_read(emit, namespace, index, field)
         emit("        else:")
         check = _INLINE_CHECKS.get(field.coerce)  # type: ignore[arg-type]
         if check is not None:
@@ -604,6 +639,22 @@ class _AttributeReader:
 
     def __call__(self, source: Any) -> Any:
         return self._get(source)
+
+
+def _emit_read(
+    emit: Callable[[str], None], namespace: dict[str, Any], index: int, field: FieldPlan
+) -> None:
+    """``v = <read the field>``, an error going to the executor's handler."""
+    read = field.read
+    attribute = getattr(read, "__jit_attribute__", None)
+    emit("        try:")
+    if attribute is not None and attribute.isidentifier() and not iskeyword(attribute):
+        emit(f"            v = source.{attribute}")
+    else:
+        namespace[f"R{index}"] = read
+        emit(f"            v = R{index}(source)")
+    emit("        except Exception as error:")
+    emit(f"            v = ex._read_error(F{index}, error, path)")
 
 
 def attribute_reader(name: str) -> Reader:

@@ -31,11 +31,16 @@ as long as the document cache keeps the document).
 from __future__ import annotations
 
 import weakref
+from enum import Enum
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from graphql import (
+    FieldNode,
     GraphQLField,
+    ListValueNode,
+    ObjectValueNode,
+    VariableNode,
     GraphQLObjectType,
     GraphQLOutputType,
     OperationDefinitionNode,
@@ -47,6 +52,7 @@ from graphql.execution.collect_fields import (
 )
 from graphql.execution.executor import Executor, default_field_resolver
 from graphql.execution.incremental import IncrementalExecutor
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 
 from graphql_jit.compiler import (
@@ -318,10 +324,84 @@ class CompiledExecutionMixin:
             )
         return self._complete_read_value(field, value, path)
 
-    def _execute_generic(self, field: FieldPlan, source: Any, path: Any) -> Any:
-        return self.execute_field(
-            field.parent_type, source, field.field_details_list, _field_path(path, field), None
+    def _child_error(self, field: FieldPlan, raw_error: Exception, field_path: Any) -> None:
+        """Completing a planned child object raised: ``execute_field``'s handler."""
+        self.handle_field_error(
+            raw_error, field.return_type, field.field_details_list, _path(field_path)
         )
+
+    def _execute_generic(self, field: FieldPlan, source: Any, path: Any) -> Any:
+        """``execute_field`` for a field with a resolver of its own.
+
+        The same steps as graphql-core's, with what the plan knows already
+        (the field definition, its nodes, its arguments when they are
+        literals) and a planned completion of the object it returns.
+        """
+        field_path = Path(_path(path), field.key, field.parent_type.name)
+        return_type = field.return_type
+        details = field.field_details_list
+        info = self.build_resolve_info(
+            field.field_def, field.field_nodes, field.parent_type, field_path
+        )
+        try:
+            args = field.args
+            if args is None:
+                node = details[0].node
+                args = get_argument_values(
+                    field.field_def,
+                    node,
+                    self.variable_values,
+                    details[0].fragment_variable_values,
+                    self.hide_suggestions,
+                )
+                if _is_literal(node) and _immutable(args):
+                    field.args = args
+            result = field.resolve(source, info, **args)
+            if self.is_awaitable(result):
+                if field.object_child is not None and self.abort_signal is None:
+                    return self._complete_awaitable_object(field, info, field_path, result)
+                return self.complete_awaitable_value(
+                    return_type, details, info, field_path, result, None
+                )
+            completed = self._complete_object_or_value(field, info, field_path, result)
+            if self.is_awaitable(completed):
+                return self._await_completed(completed, return_type, field, field_path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, field_path)
+            return None
+        return completed
+
+    def _complete_object_or_value(
+        self, field: FieldPlan, info: Any, field_path: Path, result: Any
+    ) -> Any:
+        """``complete_value``, straight to the child plan for a plain object."""
+        child = field.object_child
+        if (
+            child is not None
+            and result is not None
+            and result is not Undefined
+            and not isinstance(result, Exception)
+        ):
+            return child.run(self, result, field_path)
+        return self.complete_value(
+            field.return_type, field.field_details_list, info, field_path, result, None
+        )
+
+    async def _complete_awaitable_object(
+        self, field: FieldPlan, info: Any, field_path: Path, result: Any
+    ) -> Any:
+        """``complete_awaitable_value`` (without abort signal) for a planned object."""
+        try:
+            resolved = await result
+            completed = self._complete_object_or_value(field, info, field_path, resolved)
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Exception as raw_error:
+            self.handle_field_error(
+                raw_error, field.return_type, field.field_details_list, field_path
+            )
+            completed = None
+        return completed
 
     def _execute_read_field(self, field: FieldPlan, source: Any, path: Any) -> Any:
         """An attribute read of an object, a list of leaves or a list of objects."""
@@ -472,6 +552,27 @@ class CompiledExecutionMixin:
             self.handle_field_error(raw_error, return_type, details, field_path)
             return None
         return completed
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), Enum)
+
+
+def _immutable(args: dict[str, Any]) -> bool:
+    return all(isinstance(value, _IMMUTABLE) for value in args.values())
+
+
+def _is_literal(node: FieldNode) -> bool:
+    """Whether a field's arguments are literals (no variable anywhere in them)."""
+    stack: list[Any] = [argument.value for argument in node.arguments or ()]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, VariableNode):
+            return False
+        if isinstance(value, ListValueNode):
+            stack.extend(value.values)
+        elif isinstance(value, ObjectValueNode):
+            stack.extend(item.value for item in value.fields)
+    return True
 
 
 def _path(path: Any) -> Path | None:
