@@ -361,3 +361,15 @@ async def test_sign_in_is_throttled_per_address_even_with_the_right_password(
         "select hits from throttle_hits where bucket = 'signIn:address:target@throttle.example'"
     )
     assert hits == 4
+
+
+async def test_verifying_an_already_verified_address_answers_like_a_wrong_code(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    await signed_up(client, db, "done@codes.example")
+    code = await latest_code(db, "done@codes.example")
+    again = await verify(client, "done@codes.example", code)
+    assert error_codes(again, "verifyEmail") == ["INVALID_CODE"]
+    assert payload(again, "verifyEmail")["session"] is None
+    unknown = await verify(client, "nobody@codes.example", code)
+    assert error_codes(unknown, "verifyEmail") == ["INVALID_CODE"]

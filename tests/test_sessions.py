@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import asyncpg
@@ -141,3 +142,26 @@ async def test_reset_for_an_unknown_address_answers_like_a_wrong_code(
         RESET, {"email": "nobody@sessions.example", "code": "123456", "password": NEW_PASSWORD}
     )
     assert error_codes(answer, "resetPassword") == ["INVALID_CODE"]
+
+
+async def test_a_flood_of_sign_ins_queues_for_hashing_while_other_requests_are_served(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    await signed_up(client, db, "flood@sessions.example")
+    hashing = client.state["resources"]["passwords"]
+    flood = [
+        asyncio.create_task(
+            client.execute(SIGN_IN, {"email": "flood@sessions.example", "password": PASSWORD})
+        )
+        for _ in range(16)
+    ]
+    for _ in range(1000):
+        if hashing.waiting > 0:
+            break
+        await asyncio.sleep(0.005)
+    assert hashing.waiting > 0  # sign-ins beyond the limit wait their turn
+    families = await client.execute("{ productFamilies { name } }")
+    assert len(families["data"]["productFamilies"]) >= 12
+    assert any(not task.done() for task in flood)  # answered while the flood is still queued
+    answers = await asyncio.gather(*flood)
+    assert all(payload(a, "signIn")["session"] is not None for a in answers)
