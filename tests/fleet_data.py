@@ -11,11 +11,17 @@ import hashlib
 import itertools
 import random
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import asyncpg
+import httpx
 
+from config import Settings
 from resolvers.ids import encode_id
+from tests.conftest import GraphQLClient, running_app
 
 HEALTH = ("GOOD", "WARNING", "CRITICAL", "UNKNOWN")
 CONNECTIVITY = ("CONNECTED", "DISCONNECTED", "NOT_CONFIGURED")
@@ -247,8 +253,8 @@ def in_group(p: ProductFacts, listed: set[int], families: set[int], sites: set[i
 
 
 def expected_summary(products: list[ProductFacts], today: dt.date) -> dict[str, object]:
-    def count(pred: object) -> int:
-        return sum(1 for p in products if pred(p))  # type: ignore[operator]
+    def count(pred: Callable[[ProductFacts], bool]) -> int:
+        return sum(1 for p in products if pred(p))
 
     def days(p: ProductFacts) -> int | None:
         return None if p.contract_ends_on is None else (p.contract_ends_on - today).days
@@ -256,6 +262,14 @@ def expected_summary(products: list[ProductFacts], today: dt.date) -> dict[str, 
     def within(p: ProductFacts, n: int) -> bool:
         d = days(p)
         return d is not None and 0 <= d <= n
+
+    def active(p: ProductFacts) -> bool:
+        d = days(p)
+        return d is None or d > 90
+
+    def expired(p: ProductFacts) -> bool:
+        d = days(p)
+        return d is not None and d < 0
 
     by_family: dict[int, int] = {}
     by_site: dict[int, int] = {}
@@ -278,10 +292,10 @@ def expected_summary(products: list[ProductFacts], today: dt.date) -> dict[str, 
             "notConfigured": count(lambda p: p.connectivity == "NOT_CONFIGURED"),
         },
         "contracts": {
-            "active": count(lambda p: days(p) is None or days(p) > 90),  # type: ignore[operator]
+            "active": count(active),
             "endingWithin30Days": count(lambda p: within(p, 30)),
             "endingWithin90Days": count(lambda p: within(p, 90)),
-            "expired": count(lambda p: days(p) is not None and days(p) < 0),  # type: ignore[operator]
+            "expired": count(expired),
         },
         "code": {
             "current": count(lambda p: p.code_status == "CURRENT"),
@@ -326,3 +340,32 @@ def comparable(summary: dict[str, object]) -> dict[str, object]:
         for s in summary["bySite"]  # type: ignore[attr-defined]
     ]
     return out
+
+
+@asynccontextmanager
+async def one_connection_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    """The app on a one-connection pool: once warm, asyncpg's per-connection type
+    lookups (which the statement counter also sees) are done for good, so the
+    counts that tests compare are the app's own statements."""
+    async with running_app(replace(settings, pool_min_size=1, pool_max_size=1)) as (app, state):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http=http, state=state)
+
+
+async def statement_count(
+    client: GraphQLClient,
+    caplog: Any,
+    query: str,
+    token: str,
+    variables: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """The answer to a request and the number of SQL statements its log line reports."""
+    import logging
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="service360.request"):
+        body = await client.execute(query, variables, token=token)
+    counts = [r.sql_statements for r in caplog.records if hasattr(r, "sql_statements")]
+    assert len(counts) == 1
+    return body, counts[0]

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from config import Settings
 from db.fleet import ViewerScope
 from db.summary import fetch_summaries, fetch_summary, refresh_contract_buckets
 from resolvers.ids import decode_id
-from tests.conftest import GraphQLClient, running_app
+from tests.conftest import GraphQLClient
 from tests.fleet_data import (
     SUMMARY_FIELDS,
     FleetUser,
@@ -27,7 +24,9 @@ from tests.fleet_data import (
     expected_summary,
     family_gid,
     in_group,
+    one_connection_client,
     product_facts,
+    statement_count,
 )
 
 CREATE_GROUP = """
@@ -266,17 +265,6 @@ async def test_another_users_or_tenants_group_answers_not_found(
     assert list(rows) == [None]
 
 
-async def statements_of(
-    client: GraphQLClient, caplog: pytest.LogCaptureFixture, query: str, token: str
-) -> tuple[dict[str, Any], int]:
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="service360.request"):
-        body = await client.execute(query, token=token)
-    counts = [r.sql_statements for r in caplog.records if hasattr(r, "sql_statements")]
-    assert len(counts) == 1
-    return body, counts[0]
-
-
 DASHBOARD = f"""
 {{
   summary {{ {SUMMARY_FIELDS} }}
@@ -288,21 +276,17 @@ DASHBOARD = f"""
 
 
 @pytest.fixture
-async def one_connection_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
-    """The app on a one-connection pool: once warm, asyncpg's per-connection type
-    lookups (which the statement counter also sees) are done for good."""
-    async with running_app(replace(settings, pool_min_size=1, pool_max_size=1)) as (app, state):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield GraphQLClient(http=http, state=state)
+async def single_connection_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    async with one_connection_client(settings) as client:
+        yield client
 
 
 async def test_dashboard_statement_count_does_not_grow_with_groups_sites_or_products(
-    one_connection_client: GraphQLClient,
+    single_connection_client: GraphQLClient,
     db: asyncpg.Connection,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = one_connection_client
+    client = single_connection_client
     small = await create_tenant(db, sites=2, products=10, seed=1)
     large = await create_tenant(db, sites=12, products=400, seed=2)
     counts = []
@@ -318,8 +302,8 @@ async def test_dashboard_statement_count_does_not_grow_with_groups_sites_or_prod
                 siteIds=[tenant.site_gid(g % 2)] if g % 3 else None,
             )
         # Once to warm the pool's connections (asyncpg's one-time type lookups).
-        await statements_of(client, caplog, DASHBOARD, user.token)
-        body, statements = await statements_of(client, caplog, DASHBOARD, user.token)
+        await statement_count(client, caplog, DASHBOARD, user.token)
+        body, statements = await statement_count(client, caplog, DASHBOARD, user.token)
         assert "errors" not in body, body
         assert len(body["data"]["customGroups"]["nodes"]) == groups
         counts.append(statements)
