@@ -179,6 +179,9 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
     # Workers are separate processes: they read the database from the
     # environment, and never start a database of their own.
     os.environ["DATABASE_URL"] = database_url
+    # Likewise the secret key: without SECRET_KEY each worker would draw its
+    # own, and a one-time code issued by one would not verify on another.
+    os.environ.setdefault("SECRET_KEY", str(settings.secret_key))
     logger.info(
         "serving",
         extra={
