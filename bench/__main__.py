@@ -161,7 +161,8 @@ def run_scenario(
     out = {}
     for workload in workloads:
         name = workload["name"]
-        lines = server.take_lines(f"bench-{name}-")
+        # Requests slower than the window all began in the warm-up: use those.
+        lines = server.take_lines(f"bench-{name}-") or server.take_lines(f"warm-{name}-")
         statements = [line.sql_statements for line in lines]
         durations = sorted(line.duration_ms for line in lines)
         result = measured[name]
@@ -174,6 +175,8 @@ def run_scenario(
             "peak_rss_mb": round(server.peak_rss / 2**20, 1),
             "server_cpu_s": round(server_cpu, 2),
             "driver_cpu_s": round(driver_cpu, 2),
+            # Anything else running on the machine shows here (2 cores: > 2 is contention).
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
         errors = (
             f", {result['errors']} errors {result['error_samples'][:1]}" if result["errors"] else ""

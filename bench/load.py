@@ -17,8 +17,8 @@ of a workload's `concurrency` clients sends its requests round-robin, back to
 back, over one keep-alive connection. With `next_page`, each request is
 followed by the same query with `after` set to the page's `endCursor`. A
 response is an error when it is not 200, has `errors`, or lacks the value at
-`expect`. Latencies are counted only between the end of the warm-up and the
-end of the run; request ids are `bench-<name>-<n>` inside that window and
+`expect`. Requests that end between the end of the warm-up and the end of the run
+are counted (see WorkloadResult); request ids are `bench-<name>-<n>` inside that window and
 `warm-<name>-<n>` before it, so the server's log lines can be matched.
 """
 
@@ -37,25 +37,37 @@ import orjson
 
 @dataclass
 class WorkloadResult:
-    name: str
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
+    """Every request's (start, end, latency, problem), judged at the end of the run.
 
-    def summary(self, seconds: float) -> dict[str, Any]:
-        ordered = sorted(self.latencies_ms)
-        count = len(ordered)
+    Throughput counts the requests that end inside the measured window;
+    latencies are those of the requests that also began inside it, or, when
+    requests are slower than the window, of every request that ended in it.
+    """
+
+    name: str
+    calls: list[tuple[float, float, float, str | None]] = field(default_factory=list)
+
+    def record(self, began: float, ended: float, latency_ms: float, problem: str | None) -> None:
+        self.calls.append((began, ended, latency_ms, problem))
+
+    def summary(self, clock: Clock) -> dict[str, Any]:
+        ended_inside = [c for c in self.calls if clock.measure_from <= c[1] < clock.until]
+        whole = [c for c in ended_inside if c[0] >= clock.measure_from]
+        ordered = sorted(c[2] for c in (whole or ended_inside))
+        problems = [c[3] for c in ended_inside if c[3]]
+        seconds = clock.until - clock.measure_from
+        count = len(ended_inside)
         return {
             "requests": count,
-            "errors": self.errors,
-            "error_samples": self.error_samples[:3],
+            "errors": len(problems),
+            "error_samples": problems[:3],
             "seconds": round(seconds, 3),
             "rps": round(count / seconds, 2) if seconds else 0.0,
             "p50_ms": percentile(ordered, 50),
             "p95_ms": percentile(ordered, 95),
             "p99_ms": percentile(ordered, 99),
             "max_ms": round(ordered[-1], 2) if ordered else None,
-            "mean_ms": round(sum(ordered) / count, 2) if count else None,
+            "mean_ms": round(sum(ordered) / len(ordered), 2) if ordered else None,
         }
 
 
@@ -105,8 +117,8 @@ async def _client(
         body: dict[str, Any] = spec["body"]
         for _page in range(2 if next_page else 1):
             started = time.perf_counter()
-            measuring = clock.measuring(started)
-            request_id = f"{'bench' if measuring else 'warm'}-{name}-{next(counter):08d}"
+            tag = "bench" if clock.measuring(started) else "warm"
+            request_id = f"{tag}-{name}-{next(counter):08d}"
             headers = {"content-type": "application/json", "x-request-id": request_id}
             if spec.get("token"):
                 headers["authorization"] = f"Bearer {spec['token']}"
@@ -122,11 +134,7 @@ async def _client(
                 problem = orjson.dumps(answer["errors"][:1]).decode()[:300]
             elif expect and _dig(answer, expect) is None:
                 problem = orjson.dumps(answer).decode()[:300]
-            if measuring and time.perf_counter() < clock.until:
-                result.latencies_ms.append(elapsed_ms)
-                if problem:
-                    result.errors += 1
-                    result.error_samples.append(problem)
+            result.record(started, started + elapsed_ms / 1000, elapsed_ms, problem)
             if not next_page or problem:
                 break
             page = _dig(answer, next_page) or {}
@@ -156,8 +164,7 @@ async def run_plan(plan: dict[str, Any]) -> dict[str, Any]:
     finally:
         for session in sessions:
             await session.close()
-    seconds = float(plan["duration"])
-    return {name: result.summary(seconds) for name, result in results.items()}
+    return {name: result.summary(clock) for name, result in results.items()}
 
 
 def main() -> int:
