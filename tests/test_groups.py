@@ -284,7 +284,7 @@ async def test_the_rule_is_evaluated_when_read(
     )
     narrowed = await group_product_ids(client, user, group)
     assert acme.product_ids[29] not in narrowed
-    site_of = dict(await db.fetch("select id, site_id from products"))  # type: ignore[arg-type]
+    site_of = {r["id"]: r["site_id"] for r in await db.fetch("select id, site_id from products")}
     assert narrowed == [p for p in after if site_of[p] in keep]
 
 
