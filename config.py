@@ -44,6 +44,8 @@ class Settings:
     max_aliases: int = 120
     max_tokens: int = 10_000
     max_query_cost: int = 50_000
+    # GraphQL executor: graphql_jit's compiled one, or Strawberry's stock one.
+    graphql_executor: str = "compiled"
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
     # HTTP edge (web/): persisted queries `off` | `apq` | `only` (trusted
@@ -110,6 +112,9 @@ class Settings:
             max_aliases=reader.integer("MAX_ALIASES", cls.max_aliases, 1, 10_000),
             max_tokens=reader.integer("MAX_TOKENS", cls.max_tokens, 100, 1_000_000),
             max_query_cost=reader.integer("MAX_QUERY_COST", cls.max_query_cost, 1, 10_000_000),
+            graphql_executor=reader.choice(
+                "GRAPHQL_EXECUTOR", ("stock", "compiled"), cls.graphql_executor
+            ),
             cors_origins=reader.csv("CORS_ORIGINS"),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024, 100_000_000),
             persisted_queries=reader.choice(

@@ -17,7 +17,14 @@ from strawberry.types.field import StrawberryField
 from graphql_jit.compiler import Reader, attribute_reader
 from graphql_jit.executor import CompiledExecutionMixin, PlanCache
 
-__all__ = ["StrawberryCompiledExecutor", "strawberry_executor_class"]
+__all__ = [
+    "EXECUTORS",
+    "StrawberryCompiledExecutor",
+    "execution_context_class",
+    "strawberry_executor_class",
+]
+
+EXECUTORS = ("stock", "compiled")
 
 
 class StrawberryCompiledExecutor(CompiledExecutionMixin, StrawberryGraphQLCoreExecutionContext):
@@ -48,3 +55,16 @@ def strawberry_executor_class(plan_cache: PlanCache | None = None) -> type[Any]:
         (StrawberryCompiledExecutor,),
         {"plan_cache": plan_cache if plan_cache is not None else PlanCache()},
     )
+
+
+def execution_context_class(executor: str, plan_cache: PlanCache | None = None) -> type[Any] | None:
+    """What to pass as ``strawberry.Schema(execution_context_class=...)``.
+
+    ``"stock"``: ``None`` (Strawberry's own executor); ``"compiled"``: a compiled
+    executor class with its own plan cache.
+    """
+    if executor == "stock":
+        return None
+    if executor == "compiled":
+        return strawberry_executor_class(plan_cache)
+    raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")

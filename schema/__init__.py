@@ -13,6 +13,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from config import Settings
+from graphql_jit.strawberry import execution_context_class
 from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
 from schema.extensions import MaskUnexpectedErrors
@@ -49,4 +50,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation if _has_fields(Mutation) else None,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+        execution_context_class=execution_context_class(settings.graphql_executor),
     )
