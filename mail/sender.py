@@ -25,6 +25,7 @@ import aiosmtplib
 import asyncpg
 
 from config import Settings
+from db.accounts import Conn
 from db.outbox import claim_due_mail, mark_mail_failed, mark_mail_sent
 
 logger = logging.getLogger("service360.mail")
@@ -97,33 +98,45 @@ class MailSender:
                     "mail sender could not reach the database", extra={"error": str(error)}
                 )
                 handled = 0
-            if handled == 0 and not self._stopping:
+            # A full batch means more may be due; otherwise wait for the poll or a wake-up.
+            if handled < BATCH_SIZE and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.mail_poll_seconds)
                 self._wake.clear()
 
     async def deliver_due(self) -> int:
-        """One round: claim due mail, send it, record each outcome; how many were handled."""
+        """One round: claim due mail, send it, record each outcome; how many were tried.
+
+        When the server cannot be reached the round stops at the first mail:
+        the others stay due, untouched, instead of each waiting for a timeout
+        while the round holds its rows.
+        """
+        tried = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await claim_due_mail(conn, BATCH_SIZE)
-            for row in rows:
+            for row in await claim_due_mail(conn, BATCH_SIZE):
+                tried += 1
                 try:
                     await self._send(row["recipient"], row["subject"], row["body"])
-                except (aiosmtplib.SMTPException, OSError) as error:
-                    attempts = row["attempts"] + 1
-                    delay = retry_delay(
-                        attempts,
-                        self._settings.mail_retry_base_seconds,
-                        self._settings.mail_retry_max_seconds,
-                    )
-                    logger.warning(
-                        "mail not delivered, will retry",
-                        extra={"mail_id": row["id"], "attempts": attempts, "error": str(error)},
-                    )
-                    await mark_mail_failed(conn, row["id"], str(error), delay)
+                except (ConnectionError, TimeoutError, OSError) as error:
+                    # aiosmtplib's connect, disconnect and timeout errors are among these.
+                    await self._failed(conn, row, error)
+                    break
+                except aiosmtplib.SMTPException as error:
+                    await self._failed(conn, row, error)
                 else:
                     await mark_mail_sent(conn, row["id"])
-            return len(rows)
+        return tried
+
+    async def _failed(self, conn: Conn, row: asyncpg.Record, error: Exception) -> None:
+        attempts = row["attempts"] + 1
+        delay = retry_delay(
+            attempts, self._settings.mail_retry_base_seconds, self._settings.mail_retry_max_seconds
+        )
+        logger.warning(
+            "mail not delivered, will retry",
+            extra={"mail_id": row["id"], "attempts": attempts, "error": str(error)},
+        )
+        await mark_mail_failed(conn, row["id"], str(error) or type(error).__name__, delay)
 
     async def _send(self, recipient: str, subject: str, body: str) -> None:
         if self._smtp is None:

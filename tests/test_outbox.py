@@ -99,10 +99,15 @@ async def test_mail_waits_while_the_smtp_server_refuses_and_goes_once_when_it_is
 async def test_an_unreachable_smtp_server_is_retried_later(
     db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
 ) -> None:
-    await queue(db, "jane@acme.example")
+    first = await queue(db, "jane@acme.example")
+    second = await queue(db, "joe@acme.example")
     unreachable = replace(settings, smtp_url="smtp://127.0.0.1:9", mail_retry_base_seconds=30.0)
+    # The round stops at the first mail: the second stays due, not charged a try.
     assert await MailSender(pool, unreachable).deliver_due() == 1
-    row = await db.fetchrow("select attempts, sent_at, last_error from mail_outbox")
+    assert await db.fetchval("select attempts from mail_outbox where id = $1", second) == 0
+    row = await db.fetchrow(
+        "select attempts, sent_at, last_error from mail_outbox where id = $1", first
+    )
     assert row is not None
     assert row["attempts"] == 1 and row["sent_at"] is None and row["last_error"]
 
