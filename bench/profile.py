@@ -19,7 +19,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-_ROOT = str(Path(__file__).resolve().parent.parent) + "/"
+_ROOT = Path(__file__).resolve().parent.parent
+# py-spy names frames by path relative to sys.path: project code is what
+# lives in the project's own packages and top-level modules.
+_PROJECT = tuple(
+    sorted(
+        f"{p.name}/" if p.is_dir() else p.name
+        for p in _ROOT.iterdir()
+        if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"
+    )
+)
 _LINE = re.compile(r"^(?P<stack>.*) (?P<count>\d+)$")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
@@ -61,10 +70,15 @@ def _short(frame: str) -> str:
     if not match:
         return frame.strip()
     path = match["file"]
-    for marker in ("site-packages/", _ROOT, "lib/python3.11/", "lib/python3.12/"):
+    for marker in ("site-packages/", f"{_ROOT}/", "lib/python3.11/", "lib/python3.12/"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{match['func']} ({path})"
+
+
+def _is_project(short: str) -> bool:
+    start = short.rfind(" (")
+    return start >= 0 and short[start + 2 :].startswith(_PROJECT)
 
 
 def summarize(path: Path, top: int = 15) -> dict[str, Any]:
@@ -85,7 +99,7 @@ def summarize(path: Path, top: int = 15) -> dict[str, Any]:
         self_time[_short(raw[-1])] += count
         # Inclusive time only for the project's own frames: the event loop
         # and the server's outer frames are on every stack and say nothing.
-        for frame in {_short(f) for f in raw if _ROOT in f and "/.venv/" not in f}:
+        for frame in {short for short in map(_short, raw) if _is_project(short)}:
             inclusive[frame] += count
     if not total:
         return {"samples": 0, "self": [], "inclusive": []}
