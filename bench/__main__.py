@@ -158,6 +158,8 @@ def run_scenario(
         sampler.wait(timeout=60)
     time.sleep(0.3)  # the last log lines are still in the pipe
     server_cpu = server.cpu_seconds() - cpu_before
+    # Every request of the scenario (warm-up included) shares that CPU time.
+    served = server.line_count()
     out = {}
     for workload in workloads:
         name = workload["name"]
@@ -177,6 +179,9 @@ def run_scenario(
             "server_p99_ms": percentile(durations, 99),
             "peak_rss_mb": round(server.peak_rss / 2**20, 1),
             "server_cpu_s": round(server_cpu, 2),
+            # Independent of what else runs on the machine: the server's own
+            # CPU time per request (all of the scenario's workloads together).
+            "server_cpu_ms_per_request": round(server_cpu * 1000 / served, 1) if served else None,
             "driver_cpu_s": round(driver_cpu, 2),
             # Anything else running on the machine shows here (2 cores: > 2 is contention).
             "load_average_1m": round(os.getloadavg()[0], 2),

@@ -136,6 +136,10 @@ class ServerProcess:
     def reset_peak(self) -> None:
         self.peak_rss = self.rss()
 
+    def line_count(self) -> int:
+        with self._lock:
+            return len(self.lines)
+
     def take_lines(self, prefix: str) -> list[RequestLine]:
         """The request lines whose id starts with `prefix`, removed from the buffer."""
         with self._lock:

@@ -93,8 +93,8 @@ def table(results: dict[str, Any]) -> str:
         f"Python {machine['python']}, PostgreSQL {machine['postgres']}",
         "",
         "| scenario | executor | req/s | p50 ms | p95 ms | p99 ms | errors | SQL/req (max) "
-        "| server p50 ms | peak RSS MB | load avg |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server p50 ms | server CPU ms/req | peak RSS MB | load avg |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for key, run in results["scenarios"].items():
         name, _, executor = key.partition("@")
@@ -102,7 +102,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {name} | {executor} | {_fmt(run.get('rps'))} | {_fmt(run.get('p50_ms'))} "
             f"| {_fmt(run.get('p95_ms'))} | {_fmt(run.get('p99_ms'))} | {run.get('errors', 0)} "
             f"| {_fmt(run.get('sql_per_request'), 2)} ({_fmt(run.get('sql_per_request_max'))}) "
-            f"| {_fmt(run.get('server_p50_ms'))} "
+            f"| {_fmt(run.get('server_p50_ms'))} | {_fmt(run.get('server_cpu_ms_per_request'))} "
             f"| {_fmt(run.get('peak_rss_mb'))} | {_fmt(run.get('load_average_1m'), 2)} |"
         )
     refs = results["references"]
