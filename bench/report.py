@@ -21,6 +21,7 @@ TARGETS = {
     "signin_share_of_limit": 0.8,
     "storm_p99_vs_alone": 2.0,
     "micro_ratio": 10.0,
+    "dashboard_p50_l_vs_s": 3.0,
 }
 
 
@@ -62,6 +63,22 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         "storm_p99_vs_alone": _ratio(storm_dashboard.get("p99_ms"), dashboard.get("p99_ms")),
         "micro_ratio": round(micro["ratio"], 2) if micro.get("ratio") else None,
     }
+    # Cost growth (issue 5): the dashboard at L against the same seed's S run.
+    small_path = RESULTS_DIR / "S.json"
+    if results["scale"] == "L" and small_path.exists():
+        small = orjson.loads(small_path.read_bytes())
+        small_dashboard = small["scenarios"].get(f"dashboard@{primary}", {})
+        small_floor = small["references"].get("floor", {})
+        derived["dashboard_p50_l_vs_s"] = _ratio(
+            dashboard.get("p50_ms"), small_dashboard.get("p50_ms")
+        )
+        derived["dashboard_cpu_l_vs_s"] = _ratio(
+            dashboard.get("server_cpu_ms_per_request"),
+            small_dashboard.get("server_cpu_ms_per_request"),
+        )
+        derived["floor_single_client_l_vs_s"] = _ratio(
+            floor.get("single_client_p50_ms"), small_floor.get("single_client_p50_ms")
+        )
     checks = {
         "dashboard_p50_ms": (dashboard.get("p50_ms"), "<="),
         "dashboard_p99_ms": (dashboard.get("p99_ms"), "<="),
@@ -74,6 +91,8 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         "storm_p99_vs_alone": (derived["storm_p99_vs_alone"], "<="),
         "micro_ratio": (derived["micro_ratio"], ">="),
     }
+    if "dashboard_p50_l_vs_s" in derived:
+        checks["dashboard_p50_l_vs_s"] = (derived["dashboard_p50_l_vs_s"], "<=")
     targets = {}
     for key, (value, op) in checks.items():
         goal = TARGETS[key]
