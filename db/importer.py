@@ -31,7 +31,7 @@ import orjson
 
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 SERVICE_TAG = re.compile(r"^[A-Z0-9-]{1,20}$")
-DOMAIN = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,}$")
+DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.([a-z]{2,}|xn--[a-z0-9-]+)$")
 ENUMS = {
     "kind": ("COMPANY", "GOVERNMENT", "PARTNER"),
     "health": ("GOOD", "WARNING", "CRITICAL", "UNKNOWN"),
