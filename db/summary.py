@@ -27,10 +27,11 @@ day, and `refresh_contract_buckets` moves them for good.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
-import asyncpg
+import orjson
 
 from db.fleet import Conn, Executor, ViewerScope
 
@@ -151,8 +152,19 @@ _SUMS = ", ".join(f"sum({c})::int as {c}" for c in COUNTERS)
 
 # $1 organization, $2 user, $3 all sites visible, $4 view keys (0 = fleet),
 # $5 how many top sites. A rule with no families matches any family, with no
-# sites any site; the fleet view is a rule with neither. The `visible`
-# subquery is empty (and unused) for an ALL_SITES viewer.
+# sites any site; the fleet view is a rule with neither.
+#
+# Each view reads roll-up rows by key lookups only (unnest of its families
+# and sites), never a scan of a tenant's cells:
+#   family_rows_all  ALL-sites views with no site list: family totals
+#   site_rows_all    ... and no families either: site totals (for bySite)
+#   fam_cells        ... with families: their cells (for bySite)
+#   site_rows_some   views restricted to sites (a site list, or a SELECTED
+#                    viewer) with no families: site totals of those sites
+#   site_cells       ... their cells (for byFamily)
+#   pair_cells       views restricted to sites, with families: the cells
+# Listed products outside the rule are added one by one ("listed"), and
+# products whose contract bucket moved since the roll-ups' day ("moved").
 SUMMARIES_SQL = f"""
 with day as (
     select (now() at time zone o.time_zone)::date as today, d.as_of
@@ -160,15 +172,25 @@ with day as (
       left join fleet_rollup_dates d on d.organization_id = o.id
      where o.id = $1
 ),
-visible as (
-    select us.site_id from user_sites us
-     where us.user_id = $2 and us.organization_id = $1 and not $3
+version as (
+    select coalesce((select fv.version from fleet_versions fv where fv.organization_id = $1), 0)
+           as v
 ),
-views as (
+cached as (
+    select c.view_key, c.payload from summary_cache c
+     where c.user_id = $2 and c.organization_id = $1 and c.view_key = any($4::bigint[])
+       and c.version = (select v from version) and c.today = (select today from day)
+),
+visible as (
+    select array_agg(us.site_id) as ids from user_sites us
+     where us.user_id = $2 and us.organization_id = $1
+),
+raw_views as (
     select k.key as view_key, g.id as group_id,
            coalesce(f.ids, '{{}}') as fams, coalesce(s.ids, '{{}}') as sites,
            (k.key = 0 or f.ids is not null or s.ids is not null) as has_rule
-      from unnest($4::bigint[]) as k(key)
+      from (select key from unnest($4::bigint[]) as key
+             where key not in (select view_key from cached)) as k(key)
       left join custom_groups g
         on g.id = k.key and g.owner_id = $2 and g.organization_id = $1
       left join lateral (
@@ -179,32 +201,64 @@ views as (
            where cs.group_id = g.id) as s on true
      where k.key = 0 or g.id is not null
 ),
-rule_rows as (
-    select v.view_key, {_columns("t.")}
+views as materialized (
+    -- eff_sites: the sites a view is restricted to (null: every site).
+    select r.view_key, r.group_id, r.fams, r.sites, r.has_rule,
+           case
+               when cardinality(r.sites) > 0 and $3 then r.sites
+               when cardinality(r.sites) > 0 then array(
+                   select x from unnest(r.sites) x
+                    where x = any(coalesce((select ids from visible), '{{}}')))
+               when $3 then null
+               else coalesce((select ids from visible), '{{}}')
+           end as eff_sites
+      from raw_views r
+),
+family_rows_all as (
+    select v.view_key, t.*
       from views v
       join fleet_family_totals t
         on t.organization_id = $1
        and (cardinality(v.fams) = 0 or t.family_id = any(v.fams))
-     where v.has_rule and $3 and cardinality(v.sites) = 0
-    union all
-    select v.view_key, {_columns("t.")}
-      from views v
-      join fleet_site_totals t
-        on t.organization_id = $1
-       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
-       and ($3 or t.site_id in (select site_id from visible))
-     where v.has_rule and cardinality(v.fams) = 0 and not ($3 and cardinality(v.sites) = 0)
-    union all
-    select v.view_key, {_columns("t.")}
-      from views v
-      join fleet_cells t
-        on t.organization_id = $1
-       and t.family_id = any(v.fams)
-       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
-       and ($3 or t.site_id in (select site_id from visible))
-     where v.has_rule and cardinality(v.fams) > 0 and not ($3 and cardinality(v.sites) = 0)
+     where v.has_rule and v.eff_sites is null
 ),
-listed as (
+site_rows_all as (
+    select v.view_key, t.site_id, t.products
+      from views v
+      join fleet_site_totals t on t.organization_id = $1
+     where v.has_rule and v.eff_sites is null and cardinality(v.fams) = 0
+),
+fam_cells as (
+    select v.view_key, t.site_id, t.products
+      from views v
+      cross join lateral unnest(v.fams) as f(id)
+      join fleet_cells t on t.organization_id = $1 and t.family_id = f.id
+     where v.has_rule and v.eff_sites is null
+),
+site_rows_some as (
+    select v.view_key, t.*
+      from views v
+      cross join lateral unnest(v.eff_sites) as s(id)
+      join fleet_site_totals t on t.organization_id = $1 and t.site_id = s.id
+     where v.has_rule and cardinality(v.fams) = 0
+),
+site_cells as (
+    select v.view_key, t.family_id, t.products
+      from views v
+      cross join lateral unnest(v.eff_sites) as s(id)
+      join fleet_cells t on t.organization_id = $1 and t.site_id = s.id
+     where v.has_rule and cardinality(v.fams) = 0
+),
+pair_cells as materialized (
+    select v.view_key, t.*
+      from views v
+      cross join lateral unnest(v.eff_sites) as s(id)
+      cross join lateral unnest(v.fams) as f(id)
+      join fleet_cells t
+        on t.organization_id = $1 and t.site_id = s.id and t.family_id = f.id
+     where v.has_rule
+),
+listed as materialized (
     select v.view_key, p.site_id, p.family_id, p.health, p.connectivity, p.code_status,
            p.contract_ends_on, day.today,
            coalesce(r.open, 0) as sr_open, coalesce(r.critical, 0) as sr_critical,
@@ -213,9 +267,12 @@ listed as (
       from views v
       cross join day
       join custom_group_products gp on gp.group_id = v.group_id
-      join products p on p.id = gp.product_id and p.organization_id = $1
+      cross join lateral (
+          select p.* from products p
+           where p.id = gp.product_id and p.organization_id = $1
+          offset 0) as p
       left join product_open_requests r on r.product_id = p.id
-     where ($3 or p.site_id in (select site_id from visible))
+     where ($3 or p.site_id = any(coalesce((select ids from visible), '{{}}')))
        and not (v.has_rule
                 and (cardinality(v.fams) = 0 or p.family_id = any(v.fams))
                 and (cardinality(v.sites) = 0 or p.site_id = any(v.sites)))
@@ -243,13 +300,16 @@ corrections as (
       join moved m
         on v.has_rule
        and (cardinality(v.fams) = 0 or m.family_id = any(v.fams))
-       and (cardinality(v.sites) = 0 or m.site_id = any(v.sites))
-       and ($3 or m.site_id in (select site_id from visible))
+       and (v.eff_sites is null or m.site_id = any(v.eff_sites))
 ),
 totals as (
     select view_key, {_SUMS}
       from (
-        select * from rule_rows
+        select view_key, {_columns("")} from family_rows_all
+        union all
+        select view_key, {_columns("")} from site_rows_some
+        union all
+        select view_key, {_columns("")} from pair_cells
         union all
         select l.view_key, {_listed_counters()} from listed l
         union all
@@ -258,23 +318,13 @@ totals as (
      group by view_key
 ),
 family_rows as (
-    select v.view_key, t.family_id, t.products as n
-      from views v
-      join fleet_family_totals t
-        on t.organization_id = $1
-       and (cardinality(v.fams) = 0 or t.family_id = any(v.fams))
-     where v.has_rule and $3 and cardinality(v.sites) = 0
+    select view_key, family_id, products as n from family_rows_all
     union all
-    select v.view_key, t.family_id, t.products
-      from views v
-      join fleet_cells t
-        on t.organization_id = $1
-       and (cardinality(v.fams) = 0 or t.family_id = any(v.fams))
-       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
-       and ($3 or t.site_id in (select site_id from visible))
-     where v.has_rule and not ($3 and cardinality(v.sites) = 0)
+    select view_key, family_id, products from site_cells
     union all
-    select l.view_key, l.family_id, 1 from listed l
+    select view_key, family_id, products from pair_cells
+    union all
+    select view_key, family_id, 1 from listed
 ),
 families as (
     select x.view_key,
@@ -287,29 +337,21 @@ families as (
      group by x.view_key
 ),
 site_rows as (
-    select v.view_key, t.site_id, t.products as n
-      from views v
-      join fleet_site_totals t
-        on t.organization_id = $1
-       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
-       and ($3 or t.site_id in (select site_id from visible))
-     where v.has_rule and cardinality(v.fams) = 0
+    select view_key, site_id, products as n from site_rows_all
     union all
-    select v.view_key, t.site_id, t.products
-      from views v
-      join fleet_cells t
-        on t.organization_id = $1
-       and t.family_id = any(v.fams)
-       and (cardinality(v.sites) = 0 or t.site_id = any(v.sites))
-       and ($3 or t.site_id in (select site_id from visible))
-     where v.has_rule and cardinality(v.fams) > 0
+    select view_key, site_id, products from fam_cells
     union all
-    select l.view_key, l.site_id, 1 from listed l
+    select view_key, site_id, products from site_rows_some
+    union all
+    select view_key, site_id, products from pair_cells
+    union all
+    select view_key, site_id, 1 from listed
 ),
 ranked_sites as (
-    select view_key, site_id, sum(n)::int as n,
-           row_number() over (partition by view_key order by sum(n) desc, site_id) as rank
-      from site_rows group by view_key, site_id having sum(n) > 0
+    select view_key, site_id, n,
+           row_number() over (partition by view_key order by n desc, site_id) as rank
+      from (select view_key, site_id, sum(n)::int as n from site_rows
+             group by view_key, site_id having sum(n) > 0) as x
 ),
 sites as (
     select x.view_key, count(*)::int as site_count,
@@ -320,9 +362,12 @@ sites as (
            array_agg(st.country::text order by x.rank) filter (where x.rank <= $5)
                as site_countries
       from ranked_sites x
-      left join sites st on st.id = x.site_id and x.rank <= $5
+      left join lateral (
+          select s.name, s.city, s.country from sites s
+           where s.id = x.site_id and x.rank <= $5) as st on true
      group by x.view_key
-)
+),
+computed as (
 select v.view_key, {", ".join(f"coalesce(t.{c}, 0) as {c}" for c in COUNTERS)},
        coalesce(s.site_count, 0) as site_count,
        coalesce(f.family_ids, '{{}}') as family_ids,
@@ -332,16 +377,31 @@ select v.view_key, {", ".join(f"coalesce(t.{c}, 0) as {c}" for c in COUNTERS)},
        coalesce(s.site_names, '{{}}') as site_names,
        coalesce(s.site_cities, '{{}}') as site_cities,
        coalesce(s.site_countries, '{{}}') as site_countries,
-       coalesce(s.site_counts, '{{}}') as site_counts,
-       coalesce((select day.as_of <> day.today from day), false) as stale_contracts
+       coalesce(s.site_counts, '{{}}') as site_counts
   from views v
   left join totals t using (view_key)
   left join families f using (view_key)
   left join sites s using (view_key)
+),
+stored as (
+    insert into summary_cache (user_id, view_key, organization_id, version, today, payload)
+    select $2, c.view_key, $1, (select v from version), (select today from day), to_jsonb(c)
+      from computed c
+    on conflict (user_id, view_key) do update
+       set organization_id = excluded.organization_id, version = excluded.version,
+           today = excluded.today, payload = excluded.payload
+     where summary_cache.version <= excluded.version
+)
+select view_key, payload::text as payload,
+       coalesce((select day.as_of <> day.today from day), false) as stale_contracts
+  from cached
+union all
+select view_key, to_jsonb(c)::text, coalesce((select day.as_of <> day.today from day), false)
+  from computed c
 """
 
 
-def _row(record: asyncpg.Record) -> SummaryRow:
+def _row(record: Mapping[str, Any]) -> SummaryRow:
     return SummaryRow(
         **{c: record[c] for c in COUNTERS},
         site_count=record["site_count"],
@@ -385,9 +445,17 @@ async def fetch_summaries(
         scope.user_id,
         scope.all_sites,
         keys,
-        min(max(top_sites, 0), MAX_TOP_SITES),
+        MAX_TOP_SITES,  # cached at the largest size, cut below
     )
-    return {(None if r["view_key"] == FLEET_VIEW else r["view_key"]): _row(r) for r in records}
+    size = min(max(top_sites, 0), MAX_TOP_SITES)
+    rows: dict[int | None, SummaryRow] = {}
+    for record in records:
+        row = _row(
+            {**orjson.loads(record["payload"]), "stale_contracts": record["stale_contracts"]}
+        )
+        key = None if record["view_key"] == FLEET_VIEW else record["view_key"]
+        rows[key] = replace(row, by_site=row.by_site[:size])
+    return rows
 
 
 async def fetch_summary(

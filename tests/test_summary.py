@@ -131,49 +131,115 @@ async def test_every_summary_count_equals_a_direct_count_over_the_visible_produc
     assert fleet["serviceRequests"]["open"] > 0
 
 
-async def test_summaries_follow_product_and_request_changes_exactly(
+async def test_summaries_follow_every_kind_of_change_exactly(
     client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
 ) -> None:
     admin = await create_user(db, acme, role="ADMIN")
+    member = await create_user(db, acme)
+    rule = {"listed": {acme.product_ids[50]}, "families": {2}, "sites": {acme.site_ids[1]}}
     group = await create_group(
-        client, admin, name="Fam 2 at site 1", familyIds=[family_gid(2)], siteIds=[acme.site_gid(1)]
+        client,
+        admin,
+        name="Fam 2 at site 1",
+        productIds=[acme.product_gid(50)],
+        familyIds=[family_gid(2)],
+        siteIds=[acme.site_gid(1)],
     )
-    # Moves, state changes, deletions, new requests, a site deleted with its products.
+    query = (
+        f"{{ fleet: summary {{ {SUMMARY_FIELDS} }} "
+        f'group: summary(groupId: "{group}") {{ {SUMMARY_FIELDS} }} }}'
+    )
+
+    async def answers_match(user: FleetUser, visible_sites: set[int] | None = None) -> None:
+        facts = [
+            p
+            for p in await product_facts(db, acme.organization_id)
+            if visible_sites is None or p.site_id in visible_sites
+        ]
+        own_query = query if user is admin else f"{{ fleet: summary {{ {SUMMARY_FIELDS} }} }}"
+        body = await client.execute(own_query, token=user.token)
+        today = dt.date.today()
+        assert comparable(body["data"]["fleet"]) == expected_summary(facts, today)
+        if user is admin:
+            members = [
+                p for p in facts if in_group(p, rule["listed"], rule["families"], rule["sites"])
+            ]
+            assert comparable(body["data"]["group"]) == expected_summary(members, today)
+
+    # Each step follows an answer that is now shared (cached) between requests.
+    await answers_match(admin)
     await db.execute(
         "update products set site_id = $2, family_id = 2, health = 'CRITICAL' "
         "where id = any($1::bigint[])",
         acme.product_ids[:10],
         acme.site_ids[1],
     )
+    await answers_match(admin)
     await db.execute(
         "update products set contract_ends_on = current_date + 5, code_version = null "
         "where id = any($1::bigint[])",
         acme.product_ids[10:20],
     )
+    await answers_match(admin)
     await db.execute(
         "update service_requests set status = 'CLOSED', closed_at = now() "
         "where product_id = any($1::bigint[])",
         acme.product_ids[:6],
     )
+    await answers_match(admin)
     await db.execute(
         "insert into service_requests (organization_id, product_id, number, severity, title) "
         "select organization_id, id, 'NEW' || id, 'CRITICAL', 'New' from products "
         "where id = any($1::bigint[])",
         acme.product_ids[3:12],
     )
+    await answers_match(admin)
     await db.execute("delete from products where id = any($1::bigint[])", acme.product_ids[40:45])
-    await db.execute("delete from sites where id = $1", acme.site_ids[3])
-
-    facts = await product_facts(db, acme.organization_id)
-    body = await client.execute(
-        f"{{ fleet: summary {{ {SUMMARY_FIELDS} }} "
-        f'group: summary(groupId: "{group}") {{ {SUMMARY_FIELDS} }} }}',
-        token=admin.token,
+    await answers_match(admin)
+    await db.execute("update sites set name = 'Renamed' where id = $1", acme.site_ids[1])
+    await answers_match(admin)
+    # The group's rule changes.
+    await db.execute(
+        "insert into custom_group_families (organization_id, group_id, family_id) "
+        "values ($1, $2, 3)",
+        acme.organization_id,
+        decode_id(group)[1],
+    )  # type: ignore[index]
+    rule["families"] = {2, 3}
+    await answers_match(admin)
+    # Who sees what changes.
+    await answers_match(member)
+    await db.execute("update users set site_scope = 'SELECTED_SITES' where id = $1", member.pk)
+    await answers_match(member, set())
+    await db.execute(
+        "insert into user_sites (organization_id, user_id, site_id) values ($1, $2, $3)",
+        acme.organization_id,
+        member.pk,
+        acme.site_ids[2],
     )
-    today = dt.date.today()
-    assert comparable(body["data"]["fleet"]) == expected_summary(facts, today)
-    members = [p for p in facts if in_group(p, set(), {2}, {acme.site_ids[1]})]
-    assert comparable(body["data"]["group"]) == expected_summary(members, today)
+    await answers_match(member, {acme.site_ids[2]})
+    await db.execute("delete from sites where id = $1", acme.site_ids[2])
+    await answers_match(member, set())
+    await answers_match(admin)
+
+
+async def test_a_profile_edit_or_a_sign_in_keeps_the_shared_summaries(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    admin = await create_user(db, acme, role="ADMIN")
+    await client.execute("{ summary { productCount } }", token=admin.token)
+    version = await db.fetchval(
+        "select version from fleet_versions where organization_id = $1", acme.organization_id
+    )
+    cached = await db.fetchval("select count(*) from summary_cache where user_id = $1", admin.pk)
+    await db.execute(
+        "update users set first_name = 'Renamed', updated_at = now() where id = $1", admin.pk
+    )
+    await create_user(db, acme)  # a new session and user: nothing anyone sees changed
+    assert cached == 1
+    assert version == await db.fetchval(
+        "select version from fleet_versions where organization_id = $1", acme.organization_id
+    )
 
 
 async def test_contract_buckets_stay_exact_when_the_day_moves_and_after_refresh(
