@@ -1,11 +1,14 @@
 """Microbenchmark of GraphQL execution alone: stock executor vs compiled executor.
 
-The dashboard document (the whole-fleet ``summary { ...every field }`` plus 50
-aliased group summaries) is parsed and validated once, then executed over
-objects already in memory, so neither SQL, HTTP nor parsing is measured; only
-the executor. The schema is a self-contained mirror of the Summary tab (about
-95 leaf fields per summary); ``group(id:)`` and ``Group.summary`` are async
-resolvers, as they are in the application (DataLoaders).
+The dashboard document of the bench (`bench.scenarios.DASHBOARD`: the
+whole-fleet `summary { ...SummaryFields }` plus `customGroups(first: 50)` with
+every group's summary, every field of `Summary`) is parsed and validated once,
+then executed over objects already in memory: the application's own types
+(`Summary`, `CustomGroup`, connections) and its `CustomGroup.summary` resolver
+with its `SummaryByView` DataLoader, whose batch answers from memory. Neither
+SQL, HTTP nor parsing is measured, only the executor. The two root fields are
+small stand-ins for the real ones (which read the database), with the same
+shape: async, one loader batch.
 
     .venv/bin/python -m bench.executor_micro [--repeat N]
 """
@@ -14,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import enum
+import datetime as dt
 import gc
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -27,206 +30,126 @@ from graphql.execution import MiddlewareManager
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from bench.scenarios import DASHBOARD
+from db.summary import FamilyCount, SiteCount, SummaryRow
 from graphql_jit.strawberry import strawberry_executor_class
+from resolvers.fleet_loaders import FLEET, SummaryByView
+from resolvers.loaders import LoaderRegistry
+from schema.common import Connection, make_connection
+from schema.fleet import CustomGroup, Summary
 
 GROUPS = 50
 
 
-@strawberry.enum
-class Health(enum.Enum):
-    OK = "ok"
-    WARNING = "warning"
-    CRITICAL = "critical"
-    UNKNOWN = "unknown"
+class InMemorySummaries(SummaryByView):
+    """`SummaryByView` answering its batch from memory (one batch per request)."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[SummaryRow | None]:
+        rows: dict[int, SummaryRow] = self.context.rows
+        return [rows.get(key) for key in keys]
+
+
+class MicroLoaders(LoaderRegistry):
+    def get(self, loader_class: Any) -> Any:
+        if loader_class is SummaryByView:
+            loader_class = InMemorySummaries
+        return super().get(loader_class)
+
+
+class MicroContext:
+    """What the resolvers read of the request context: loaders (new for every
+    request, as in the application) and the data (made once)."""
+
+    def __init__(self, data: tuple[dict[int, SummaryRow], list[CustomGroup]]) -> None:
+        self.rows, self.groups = data
+        self.loaders = MicroLoaders(self)  # type: ignore[arg-type]
+
+
+async def _no_count() -> int:
+    return GROUPS
 
 
 @strawberry.type
-class HealthCounts:
-    ok: int
-    warning: int
-    critical: int
-    unknown: int
-    total: int
-    worst: Health
-
-
-@strawberry.type
-class ConnectivityCounts:
-    connected: int
-    disconnected: int
-    never_connected: int
-    total: int
-    connected_ratio: float
-
-
-@strawberry.type
-class CodeCounts:
-    current: int
-    behind: int
-    critical_update: int
-    unknown: int
-    total: int
-    latest_version: str | None
-
-
-@strawberry.type
-class ContractCounts:
-    active: int
-    expiring_soon: int
-    expired: int
-    none: int
-    total: int
-    next_expiry: str | None
-
-
-@strawberry.type
-class ServiceRequestCounts:
-    open: int
-    critical: int
-    high: int
-    medium: int
-    low: int
-    opened_last_30_days: int
-    closed_last_30_days: int
-
-
-@strawberry.type
-class FamilyCount:
-    family_id: strawberry.ID
-    family_name: str
-    products: int
-    critical: int
-    worst: Health
-
-
-@strawberry.type
-class SiteCount:
-    site_id: strawberry.ID
-    site_name: str
-    country: str
-    products: int
-    disconnected: int
-
-
-@strawberry.type
-class Summary:
-    products: int
-    sites: int
-    families: int
-    health: HealthCounts
-    connectivity: ConnectivityCounts
-    code: CodeCounts
-    contracts: ContractCounts
-    service_requests: ServiceRequestCounts
-    by_family: list[FamilyCount]
-    by_site: list[SiteCount]
-    health_states: list[Health]
-    computed_at: str
-
-
-@strawberry.type
-class Group:
-    id: strawberry.ID
-    name: str
-    summary_value: strawberry.Private[Summary]
+class MicroQuery:
+    @strawberry.field
+    async def summary(self, info: strawberry.Info) -> Summary:
+        row = await info.context.loaders.get(SummaryByView).load(FLEET)
+        return Summary.from_row(row)
 
     @strawberry.field
-    async def summary(self) -> Summary:
-        return self.summary_value
+    async def custom_groups(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CustomGroup]:
+        groups = info.context.groups[: first or 20]
+        return make_connection([(f"c{g.pk}", g) for g in groups], False, False, _no_count)
 
 
-@dataclass
-class Fleet:
-    summary: Summary
-    groups: dict[str, Group]
+SCHEMA = strawberry.Schema(query=MicroQuery)
 
 
-@strawberry.type
-class Query:
-    @strawberry.field
-    def summary(self, info: strawberry.Info) -> Summary:
-        fleet: Fleet = info.context["fleet"]
-        return fleet.summary
-
-    @strawberry.field
-    async def group(self, info: strawberry.Info, id: strawberry.ID) -> Group | None:
-        fleet: Fleet = info.context["fleet"]
-        return fleet.groups.get(id)
-
-
-SCHEMA = strawberry.Schema(query=Query)
-
-SUMMARY_FIELDS = """
-  products sites families computedAt healthStates
-  health { ok warning critical unknown total worst }
-  connectivity { connected disconnected neverConnected total connectedRatio }
-  code { current behind criticalUpdate unknown total latestVersion }
-  contracts { active expiringSoon expired none total nextExpiry }
-  serviceRequests { open critical high medium low openedLast30Days closedLast30Days }
-  byFamily { familyId familyName products critical worst }
-  bySite { siteId siteName country products disconnected }
-"""
-
-
-def dashboard_document(groups: int = GROUPS) -> str:
-    parts = [f"query Dashboard {{\n summary {{ ...SummaryFields }}"]
-    parts.extend(
-        f' g{index}: group(id: "{index}") {{ id name summary {{ ...SummaryFields }} }}'
-        for index in range(groups)
-    )
-    parts.append("}\nfragment SummaryFields on Summary {" + SUMMARY_FIELDS + "}")
-    return "\n".join(parts)
-
-
-def make_summary(seed: int) -> Summary:
-    worst = list(Health)[seed % 4]
-    return Summary(
-        products=1000 + seed,
-        sites=10 + seed % 7,
-        families=8,
-        health=HealthCounts(ok=900, warning=60, critical=30 + seed, unknown=10, total=1000 + seed, worst=worst),
-        connectivity=ConnectivityCounts(
-            connected=950, disconnected=40, never_connected=10, total=1000, connected_ratio=0.95
+def make_row(seed: int) -> SummaryRow:
+    return SummaryRow(
+        products=2000 + seed,
+        health_good=1500,
+        health_warning=300,
+        health_critical=150 + seed,
+        health_unknown=50,
+        connected=1800,
+        disconnected=150,
+        not_configured=50,
+        code_current=1200,
+        code_update_available=700,
+        code_unknown=100,
+        contract_expired=100,
+        contract_within_30=40,
+        contract_within_90=60,
+        contract_active=1800,
+        sr_open=25,
+        sr_critical=2,
+        sr_high=5,
+        sr_medium=10,
+        sr_low=8,
+        site_count=12,
+        by_family=tuple(
+            FamilyCount(family_id=family, name=f"Family {family}", count=300 - family)
+            for family in range(1, 9)
         ),
-        code=CodeCounts(current=700, behind=200, critical_update=90, unknown=10, total=1000, latest_version="9.4.1"),
-        contracts=ContractCounts(active=800, expiring_soon=50, expired=100, none=50, total=1000, next_expiry=None),
-        service_requests=ServiceRequestCounts(
-            open=12, critical=1, high=3, medium=5, low=3, opened_last_30_days=20, closed_last_30_days=18
+        by_site=tuple(
+            SiteCount(site_id=site, name=f"Site {site}", city="Lyon", country="FR", count=200)
+            for site in range(1, 13)
         ),
-        by_family=[
-            FamilyCount(family_id=str(f), family_name=f"Family {f}", products=100 + f, critical=f, worst=worst)
-            for f in range(8)
-        ],
-        by_site=[
-            SiteCount(site_id=str(s), site_name=f"Site {s}", country="FR", products=50 + s, disconnected=s)
-            for s in range(6)
-        ],
-        health_states=list(Health),
-        computed_at="2026-11-24T12:00:00Z",
+        stale_contracts=False,
     )
 
 
-def make_fleet(groups: int = GROUPS) -> Fleet:
-    return Fleet(
-        summary=make_summary(0),
-        groups={
-            str(index): Group(id=str(index), name=f"Group {index}", summary_value=make_summary(index + 1))
-            for index in range(groups)
-        },
-    )
+def make_data() -> tuple[dict[int, SummaryRow], list[CustomGroup]]:
+    now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+    groups = [
+        CustomGroup(
+            id=strawberry.ID(f"group-{pk}"),
+            name=f"Group {pk}",
+            description=None,
+            created_at=now,
+            updated_at=now,
+            pk=pk,
+        )
+        for pk in range(1, GROUPS + 1)
+    ]
+    rows = {FLEET: make_row(0), **{g.pk: make_row(g.pk) for g in groups}}
+    return rows, groups
 
 
 class Runner:
-    def __init__(self, executor_class: type[Any], document: DocumentNode, fleet: Fleet) -> None:
+    def __init__(self, executor_class: type[Any], document: DocumentNode) -> None:
         self.executor_class = executor_class
         self.document = document
-        self.context = {"fleet": fleet}
+        self.data = make_data()
 
     async def run(self) -> ExecutionResult:
         result = execute(
             SCHEMA._schema,
             self.document,
-            context_value=self.context,
+            context_value=MicroContext(self.data),
             middleware=MiddlewareManager(),
             is_awaitable=optimized_is_awaitable,
             executor_class=self.executor_class,
@@ -268,17 +191,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args(argv)
-    source = dashboard_document()
-    document = parse(source)
+    document = parse(DASHBOARD)
     errors = validate(SCHEMA._schema, document)
     assert not errors, errors
-    fleet = make_fleet()
     loop = asyncio.new_event_loop()
     try:
         measured = measure(
             {
-                "stock": Runner(StrawberryGraphQLCoreExecutionContext, document, fleet),
-                "compiled": Runner(strawberry_executor_class(), document, fleet),
+                "stock": Runner(StrawberryGraphQLCoreExecutionContext, document),
+                "compiled": Runner(strawberry_executor_class(), document),
             },
             loop,
             args.repeat,

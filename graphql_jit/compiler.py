@@ -222,21 +222,23 @@ class FieldPlan:
         "args",
         "check_callable",
         "child",
-        "has_args",
-        "object_child",
-        "resolve",
         "coerce",
         "field_def",
         "field_details_list",
         "field_nodes",
+        "has_args",
         "item_nullable",
         "item_type",
         "key",
         "kind",
         "nullable",
+        "object_child",
+        "object_type",
         "parent_type",
         "read",
+        "resolve",
         "return_type",
+        "type_check",
         "typename",
     )
 
@@ -265,11 +267,15 @@ class FieldPlan:
         # For fields run through their resolver (GENERIC): the resolver, whether
         # arguments must be coerced, the coerced arguments when they are
         # literals of immutable values (filled on first use), and the plan of
-        # the object it returns when that object needs no ``is_type_of`` check.
+        # the object it returns (``child`` for a list of objects).
         self.resolve: Any = field_def.resolve
         self.has_args = bool(field_def.args or field_details_list[0].node.arguments)
         self.args: dict[str, Any] | None = None if self.has_args else {}
         self.object_child: ObjectPlan | None = None
+        self.object_type: GraphQLObjectType | None = None
+        # The object type's ``is_type_of`` when it is known not to read ``info``
+        # (then it is called without building one).
+        self.type_check: Callable[[Any, Any], Any] | None = None
 
 
 PlanFunction = Callable[[Any, Any, Any], Any]
@@ -284,9 +290,7 @@ class ObjectPlan:
 
     __slots__ = ("_run", "fields", "grouped_field_set", "type")
 
-    def __init__(
-        self, type_: GraphQLObjectType, grouped_field_set: GroupedFieldSet
-    ) -> None:
+    def __init__(self, type_: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> None:
         self.type = type_
         self.grouped_field_set = grouped_field_set
         self.fields: list[FieldPlan] = []
@@ -324,6 +328,7 @@ class OperationPlan:
         "field_resolver",
         "fragments",
         "hide_suggestions",
+        "info_free",
         "reader_factory",
         "root",
         "schema",
@@ -336,7 +341,9 @@ class OperationPlan:
         field_resolver: Any,
         reader_factory: AttributeReaderFactory,
         coercers: LeafCoercers,
+        info_free: Callable[[Callable[..., Any]], bool] = lambda _function: False,
     ) -> None:
+        self.info_free = info_free
         self.schema = schema
         self.fragments = fragments
         self.field_resolver = field_resolver
@@ -344,10 +351,14 @@ class OperationPlan:
         self.coercers = coercers
         self.hide_suggestions = False
         self.root: ObjectPlan | None = None
-        self.by_field_details: dict[tuple[int, int], tuple[FieldDetailsList, ObjectPlan | None]] = {}
+        self.by_field_details: dict[
+            tuple[int, int], tuple[FieldDetailsList, ObjectPlan | None]
+        ] = {}
         self.by_nodes: dict[tuple[int, tuple[int, ...]], ObjectPlan | None] = {}
 
-    def plan_fields(self, type_: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> ObjectPlan:
+    def plan_fields(
+        self, type_: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> ObjectPlan:
         """Classify every field of a collected, static selection set."""
         plan = ObjectPlan(type_, grouped_field_set)
         schema = self.schema
@@ -371,49 +382,59 @@ class OperationPlan:
             field.typename = parent_type.name
             return field
         named = _unwrap(field_def.type)
+        nullable_type = _nullable(field_def.type)
+        inner: GraphQLOutputType | None = None
+        if isinstance(nullable_type, GraphQLList):
+            field.item_type = nullable_type.of_type
+            field.item_nullable = not isinstance(field.item_type, GraphQLNonNull)
+            inner = _nullable(field.item_type)
         reader = None
         if not field_def.args and not any(d.node.arguments for d in details):
             reader = self.reader_factory(details[0].node.name.value, field_def)
         if reader is None:
-            if isinstance(named, GraphQLObjectType):
-                child = self.child_plan(named, details)  # also registered for the stock path
-                nullable_type = _nullable(field_def.type)
-                if nullable_type is named and named.is_type_of is None:
-                    field.object_child = child
+            # Run through its resolver; what it returns is completed by a plan
+            # when it is an object or a list of objects.
+            if isinstance(nullable_type, GraphQLObjectType):
+                field.object_child = self.child_plan(nullable_type, details)
+                self._set_object_type(field, nullable_type)
+            elif isinstance(inner, GraphQLObjectType):
+                field.child = self.child_plan(inner, details)
+                self._set_object_type(field, inner)
+            elif isinstance(named, GraphQLObjectType):
+                self.child_plan(named, details)  # nested lists: for the stock path
             if field.resolve is None:
                 field.resolve = self.field_resolver
             return field
         field.read, field.check_callable = reader
-        nullable_type = field_def.type.of_type if not field.nullable else field_def.type  # type: ignore[union-attr]
-        if isinstance(nullable_type, GraphQLList):
-            item_type = nullable_type.of_type
-            inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-            if isinstance(inner, GraphQLList):
-                return field  # nested lists: stock
-            field.item_type = item_type
-            field.item_nullable = not isinstance(item_type, GraphQLNonNull)
+        if inner is not None:
             if is_leaf_type(inner):
                 field.kind = LEAF_LIST
-                field.coerce = self.coercers.get(inner)  # type: ignore[arg-type]
-            elif isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
+                field.coerce = self.coercers.get(inner)
+            elif isinstance(inner, GraphQLObjectType):
                 child = self.child_plan(inner, details)
                 if child is not None:
                     field.kind = OBJECT_LIST
                     field.child = child
-            return field
+                    self._set_object_type(field, inner)
+            return field  # nested lists and abstract items: stock
         if is_leaf_type(nullable_type):
             field.kind = LEAF
-            field.coerce = self.coercers.get(nullable_type)  # type: ignore[arg-type]
+            field.coerce = self.coercers.get(nullable_type)
         elif isinstance(nullable_type, GraphQLObjectType):
             child = self.child_plan(nullable_type, details)
-            if child is not None and nullable_type.is_type_of is None:
+            if child is not None:
                 field.kind = OBJECT
                 field.child = child
+                self._set_object_type(field, nullable_type)
         return field
 
-    def child_plan(
-        self, type_: GraphQLObjectType, details: FieldDetailsList
-    ) -> ObjectPlan | None:
+    def _set_object_type(self, field: FieldPlan, object_type: GraphQLObjectType) -> None:
+        field.object_type = object_type
+        is_type_of = object_type.is_type_of
+        if is_type_of is not None and self.info_free(is_type_of):
+            field.type_check = is_type_of
+
+    def child_plan(self, type_: GraphQLObjectType, details: FieldDetailsList) -> ObjectPlan | None:
         """The plan of a sub-selection of this plan's own fields (memoised)."""
         key = (id(details), id(type_))
         entry = self.by_field_details.get(key)
@@ -538,6 +559,7 @@ def generate(plan: ObjectPlan) -> PlanFunction:
         "    r = {}",
         "    aw = []",
         "    is_awaitable = ex.is_awaitable",
+        "    plain = ex._plain_types",
         "    try:",
         "        pass",
     ]
@@ -558,40 +580,15 @@ def generate(plan: ObjectPlan) -> PlanFunction:
             emit(f"                aw.append({key})")
             continue
         if kind == OBJECT:
-            namespace[f"P{index}"] = field.child
-            _emit_read(emit, namespace, index, field)
-            emit("        else:")
-            emit("            if v is None:")
-            if not field.nullable:
-                emit(f"                v = ex._complete_read_value({f}, v, path)")
-            else:
-                emit("                pass")
-            if field.check_callable:
-                emit("            elif callable(v):")
-                emit(f"                v = ex._execute_generic({f}, source, path)")
-                emit("                if is_awaitable(v):")
-                emit(f"                    aw.append({key})")
-            emit("            elif isinstance(v, Exception) or v is Undefined or is_awaitable(v):")
-            emit(f"                v = ex._complete_read_value({f}, v, path)")
-            emit("                if is_awaitable(v):")
-            emit(f"                    aw.append({key})")
-            emit("            else:")
-            emit(f"                p = (path, {key}, {field.parent_type.name!r})")
-            emit("                try:")
-            emit(f"                    v = P{index}.run(ex, v, p)")
-            emit("                    if type(v) is not dict:")
-            emit(f"                        v = ex._await_completed(v, {f}.return_type, {f}, p)")
-            emit(f"                        aw.append({key})")
-            emit("                except Exception as error:")
-            emit(f"                    ex._child_error({f}, error, p)")
-            emit("                    v = None")
-            emit(f"        r[{key}] = v")
+            _emit_object(emit, namespace, index, field)
             continue
         if kind != LEAF:
             emit(f"        v = ex._execute_read_field({f}, source, path)")
             emit(f"        r[{key}] = v")
-            emit("        if v is not None and type(v) is not dict and type(v) is not list"
-                 " and is_awaitable(v):")
+            emit(
+                "        if v is not None and type(v) is not dict and type(v) is not list"
+                " and is_awaitable(v):"
+            )
             emit(f"            aw.append({key})")
             continue
         _emit_read(emit, namespace, index, field)
@@ -639,6 +636,77 @@ class _AttributeReader:
 
     def __call__(self, source: Any) -> Any:
         return self._get(source)
+
+
+def _emit_object(
+    emit: Callable[[str], None], namespace: dict[str, Any], index: int, field: FieldPlan
+) -> None:
+    """An attribute read of an object completed by its plan, inline.
+
+    The checks are those of ``execute_field`` and ``complete_value`` in their
+    order (a callable for the default resolver, ``None``, an exception,
+    ``Undefined``, an awaitable); an object of a type already seen to be plain
+    (``_plain_types``) skips the ``is_awaitable`` call. Whatever is unusual
+    goes to the stock completion.
+    """
+    f = f"F{index}"
+    key = repr(field.key)
+    namespace[f"P{index}"] = field.child
+    _emit_read(emit, namespace, index, field)
+    emit("        else:")
+    emit("            if v is None:")
+    if field.nullable:
+        emit("                pass")
+    else:
+        emit(f"                v = ex._complete_read_value({f}, v, path)")
+        emit("                if is_awaitable(v):")
+        emit(f"                    aw.append({key})")
+    if field.check_callable:
+        emit("            elif callable(v):")
+        emit(f"                v = ex._execute_generic({f}, source, path)")
+        emit("                if is_awaitable(v):")
+        emit(f"                    aw.append({key})")
+    emit("            elif type(v) in plain and '__await__' not in v.__dict__:")
+    _emit_complete_object(emit, namespace, index, field, "                ")
+    emit("            elif isinstance(v, Exception) or v is Undefined or is_awaitable(v):")
+    emit(f"                v = ex._complete_read_value({f}, v, path)")
+    emit("                if is_awaitable(v):")
+    emit(f"                    aw.append({key})")
+    emit("            else:")
+    emit("                ex._learn_plain(v)")
+    _emit_complete_object(emit, namespace, index, field, "                ")
+    emit(f"        r[{key}] = v")
+
+
+def _emit_complete_object(
+    emit: Callable[[str], None],
+    namespace: dict[str, Any],
+    index: int,
+    field: FieldPlan,
+    indent: str,
+) -> None:
+    f = f"F{index}"
+    key = repr(field.key)
+    object_type = field.object_type
+    assert object_type is not None
+    emit(f"{indent}p = (path, {key}, {field.parent_type.name!r})")
+    emit(f"{indent}try:")
+    if object_type.is_type_of is None:
+        emit(f"{indent}    v = P{index}.run(ex, v, p)")
+    elif field.type_check is not None:
+        namespace[f"T{index}"] = field.type_check
+        emit(f"{indent}    if T{index}(v, None) is True:")
+        emit(f"{indent}        v = P{index}.run(ex, v, p)")
+        emit(f"{indent}    else:")
+        emit(f"{indent}        v = ex._checked_object({f}, v, p)")
+    else:
+        emit(f"{indent}    v = ex._checked_object({f}, v, p)")
+    emit(f"{indent}    if type(v) is not dict:")
+    emit(f"{indent}        v = ex._await_completed(v, {f}.return_type, {f}, p)")
+    emit(f"{indent}        aw.append({key})")
+    emit(f"{indent}except Exception as error:")
+    emit(f"{indent}    ex._child_error({f}, error, p)")
+    emit(f"{indent}    v = None")
 
 
 def _emit_read(

@@ -31,34 +31,39 @@ as long as the document cache keeps the document).
 from __future__ import annotations
 
 import weakref
-from enum import Enum
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from enum import Enum
+from types import CoroutineType, GeneratorType
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from graphql import (
     FieldNode,
     GraphQLField,
-    ListValueNode,
-    ObjectValueNode,
-    VariableNode,
     GraphQLObjectType,
     GraphQLOutputType,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
+    VariableNode,
 )
 from graphql.execution.collect_fields import (
     FieldDetailsList,
     GroupedFieldSet,
     collect_fields,
 )
-from graphql.execution.executor import Executor, default_field_resolver
+from graphql.execution.executor import (
+    Executor,
+    default_field_resolver,
+    invalid_return_type_error,
+)
 from graphql.execution.incremental import IncrementalExecutor
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel
+from graphql.pyutils.is_awaitable import is_awaitable as default_is_awaitable
 
 from graphql_jit.compiler import (
     LEAF_LIST,
     MISS,
-    OBJECT,
     FieldPlan,
     LeafCoercers,
     ObjectPlan,
@@ -69,9 +74,16 @@ from graphql_jit.compiler import (
 )
 
 if TYPE_CHECKING:
+    from typing import TypeGuard
+
     from graphql.pyutils import AwaitableOrValue
 
-__all__ = ["CompiledExecutionMixin", "CompiledExecutor", "PlanCache"]
+__all__ = ["CompiledExecutionMixin", "CompiledExecutor", "PlanCache", "compiled_executor_class"]
+
+_NO_TYPES: frozenset[type] = frozenset()
+_NEVER_PLAIN = (BaseException, CoroutineType, GeneratorType, type(Undefined), type)
+_PLAIN_NAMES = frozenset({"__await__", "__getattr__", "__getattribute__", "__class__", "__call__"})
+_MAX_PLAIN_TYPES = 10_000
 
 
 class PlanCache:
@@ -82,11 +94,12 @@ class PlanCache:
     Plans hold field nodes but never the operation node itself.
     """
 
-    __slots__ = ("__weakref__", "_plans", "coercers")
+    __slots__ = ("__weakref__", "_plans", "coercers", "plain_types")
 
     def __init__(self) -> None:
         self._plans: dict[int, OperationPlan] = {}
         self.coercers = LeafCoercers()
+        self.plain_types: set[type] = set()
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -111,9 +124,23 @@ class CompiledExecutionMixin:
     """Overrides of graphql-core's ``Executor`` that run selection sets from plans."""
 
     plan_cache: ClassVar[PlanCache] = _DEFAULT_PLANS
+    # ``is_awaitable`` predicates whose answer for a plain type is known (see
+    # ``_learn_plain``); integrations add theirs.
+    known_awaitable_predicates: ClassVar[tuple[Any, ...]] = (default_is_awaitable,)
+    _plain_types: set[type] | frozenset[type] = _NO_TYPES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_awaitable in self.known_awaitable_predicates:
+            self._plain_types = self.plan_cache.plain_types
+
+    def is_type_of_info_free(self, is_type_of: Callable[..., Any]) -> bool:
+        """Whether an ``is_type_of`` function ignores its ``info`` argument, so
+        that it can be called without building one. Integrations answer for
+        the functions they generate; the base answer is no."""
+        return False
 
     if TYPE_CHECKING:  # provided by graphql-core's Executor
-
         schema: Any
         fragments: Any
         operation: OperationDefinitionNode
@@ -121,7 +148,8 @@ class CompiledExecutionMixin:
         field_resolver: Any
         middleware_manager: Any
         hide_suggestions: bool
-        is_awaitable: Callable[[Any], bool]
+        abort_signal: Any
+        is_awaitable: Callable[[Any], TypeGuard[Awaitable]]
 
         def execute_field(
             self,
@@ -191,6 +219,8 @@ class CompiledExecutionMixin:
 
         def settle_in_background(self, awaitables: list[Awaitable[Any]]) -> None: ...
 
+        async def with_abort_signal(self, awaitable: Awaitable[Any]) -> Any: ...
+
     # -- plan lookup -----------------------------------------------------------
 
     def attribute_reader(
@@ -225,6 +255,7 @@ class CompiledExecutionMixin:
                 self.field_resolver,
                 self.attribute_reader,
                 cache.coercers,
+                self.is_type_of_info_free,
             )
             plan.hide_suggestions = self.hide_suggestions
             cache.put(operation, plan)
@@ -256,9 +287,7 @@ class CompiledExecutionMixin:
                         self.hide_suggestions,
                     )
                     if not collected.new_defer_usages:
-                        root = plan.root = plan.plan_fields(
-                            root_type, collected.grouped_field_set
-                        )
+                        root = plan.root = plan.plan_fields(root_type, collected.grouped_field_set)
                 if root is not None and root.type is root_type:
                     return self.execute_plan(root, root_value, None)
         return super().execute_root_grouped_field_set(  # type: ignore[misc]
@@ -289,7 +318,7 @@ class CompiledExecutionMixin:
         self, plan: ObjectPlan, source: Any, path: Path | None
     ) -> AwaitableOrValue[dict[str, Any]]:
         """Execute a planned selection set (``execute_fields`` of the stock executor)."""
-        return plan.run(self, source, path)  # type: ignore[no-any-return]
+        return plan.run(self, source, path)
 
     def _gather_fields(
         self, results: dict[str, Any], awaitable_fields: list[str]
@@ -337,7 +366,7 @@ class CompiledExecutionMixin:
         (the field definition, its nodes, its arguments when they are
         literals) and a planned completion of the object it returns.
         """
-        field_path = Path(_path(path), field.key, field.parent_type.name)
+        field_path = Path(_prev(path), field.key, field.parent_type.name)
         return_type = field.return_type
         details = field.field_details_list
         info = self.build_resolve_info(
@@ -358,7 +387,7 @@ class CompiledExecutionMixin:
                     field.args = args
             result = field.resolve(source, info, **args)
             if self.is_awaitable(result):
-                if field.object_child is not None and self.abort_signal is None:
+                if field.object_type is not None and self.abort_signal is None:
                     return self._complete_awaitable_object(field, info, field_path, result)
                 return self.complete_awaitable_value(
                     return_type, details, info, field_path, result, None
@@ -374,18 +403,107 @@ class CompiledExecutionMixin:
     def _complete_object_or_value(
         self, field: FieldPlan, info: Any, field_path: Path, result: Any
     ) -> Any:
-        """``complete_value``, straight to the child plan for a plain object."""
-        child = field.object_child
-        if (
-            child is not None
-            and result is not None
-            and result is not Undefined
-            and not isinstance(result, Exception)
-        ):
-            return child.run(self, result, field_path)
+        """``complete_value``, with plans for an object or a list of objects."""
+        if result is not None and result is not Undefined and not isinstance(result, Exception):
+            child = field.object_child
+            if child is not None:
+                type_check = field.type_check
+                if type_check is not None and type_check(result, None) is True:
+                    return child.run(self, result, field_path)
+                return self._complete_checked(child, field, info, field_path, result)
+            if field.child is not None and (type(result) is list or type(result) is tuple):
+                return self._complete_object_list(field, result, field_path, info)
         return self.complete_value(
             field.return_type, field.field_details_list, info, field_path, result, None
         )
+
+    def _complete_checked(
+        self, child: ObjectPlan, field: FieldPlan, info: Any, path: Any, result: Any
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """``complete_object_value`` with a plan: the ``is_type_of`` check, then the plan."""
+        return_type = cast("GraphQLObjectType", field.object_type)
+        is_type_of = return_type.is_type_of
+        if is_type_of is not None:
+            checked = is_type_of(result, info)
+            if self.is_awaitable(checked):
+
+                async def execute_subfields_async() -> dict[str, Any]:
+                    if not await self.with_abort_signal(checked):
+                        raise invalid_return_type_error(
+                            return_type, result, field.field_details_list
+                        )
+                    sub_fields = child.run(self, result, path)
+                    if self.is_awaitable(sub_fields):
+                        return await sub_fields
+                    return sub_fields
+
+                return execute_subfields_async()
+            if not checked:
+                raise invalid_return_type_error(return_type, result, field.field_details_list)
+        return child.run(self, result, path)
+
+    def _checked_object(
+        self, field: FieldPlan, value: Any, field_path: Any
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """``complete_object_value`` with ``info``, for a type that checks ``is_type_of``."""
+        real_path = _path(field_path)
+        info = self.build_resolve_info(
+            field.field_def, field.field_nodes, field.parent_type, real_path
+        )
+        return self._complete_checked(
+            field.child,  # type: ignore[arg-type]
+            field,
+            info,
+            real_path,
+            value,
+        )
+
+    def _learn_plain(self, value: Any) -> None:
+        """Remember the type of a value found not awaitable, when that answer holds
+        for every instance of the type without asking again.
+
+        Only with a known ``is_awaitable`` (graphql-core's or Strawberry's): for a
+        type that is not an exception, a coroutine or a generator, and defines
+        no ``__await__``, ``__getattr__``, ``__getattribute__``, ``__class__`` or
+        ``__call__``, both answer False unless the instance's own ``__dict__``
+        holds ``__await__``, which the generated code still checks.
+        """
+        plain = self._plain_types
+        if not isinstance(plain, set):
+            return
+        type_ = type(value)
+        if type_ in plain or issubclass(type_, _NEVER_PLAIN):
+            return
+        if not getattr(type_, "__dictoffset__", 0):
+            return  # no instance __dict__
+        for klass in type_.__mro__[:-1]:
+            if not _PLAIN_NAMES.isdisjoint(vars(klass)):
+                return
+        if len(plain) < _MAX_PLAIN_TYPES:
+            plain.add(type_)
+
+    def _read_checked_object(self, field: FieldPlan, value: Any, path: Any) -> Any:
+        """A planned object read from an attribute, whose type checks ``is_type_of``."""
+        field_path = _field_path(path, field)
+        info = self.build_resolve_info(
+            field.field_def, field.field_nodes, field.parent_type, field_path
+        )
+        try:
+            completed = self._complete_checked(
+                field.child,  # type: ignore[arg-type]
+                field,
+                info,
+                field_path,
+                value,
+            )
+            if type(completed) is not dict:
+                return self._await_completed(completed, field.return_type, field, field_path)
+        except Exception as raw_error:
+            self.handle_field_error(
+                raw_error, field.return_type, field.field_details_list, field_path
+            )
+            return None
+        return completed
 
     async def _complete_awaitable_object(
         self, field: FieldPlan, info: Any, field_path: Path, result: Any
@@ -404,7 +522,7 @@ class CompiledExecutionMixin:
         return completed
 
     def _execute_read_field(self, field: FieldPlan, source: Any, path: Any) -> Any:
-        """An attribute read of an object, a list of leaves or a list of objects."""
+        """An attribute read of a list of leaves or a list of objects."""
         try:
             value = field.read(source)  # type: ignore[misc]
         except Exception as raw_error:
@@ -431,9 +549,7 @@ class CompiledExecutionMixin:
             return self._complete_read_value(field, value, path)
         field_path = (path, field.key, field.parent_type.name)
         try:
-            if kind == OBJECT:
-                completed = field.child.run(self, value, field_path)  # type: ignore[union-attr]
-            elif type(value) is list or type(value) is tuple:
+            if type(value) is list or type(value) is tuple:
                 completed = self._complete_object_list(field, value, field_path)
             else:
                 return self._complete_read_value(field, value, path)
@@ -451,20 +567,24 @@ class CompiledExecutionMixin:
         field: FieldPlan,
         items: list[Any] | tuple[Any, ...],
         field_path: Any,
+        info: Any = None,
     ) -> AwaitableOrValue[list[Any]]:
         """``complete_iterable_value`` for a list of planned objects."""
-        run = field.child.run  # type: ignore[union-attr]
+        child = cast("ObjectPlan", field.child)
+        run = child.run
+        checked = cast("GraphQLObjectType", field.object_type).is_type_of is not None
         item_type: Any = field.item_type
         details = field.field_details_list
         is_awaitable = self.is_awaitable
         completed_results: list[Any] = []
         append = completed_results.append
         awaitable_indices: list[int] = []
-        info: Any = None
+        plain = self._plain_types
+        type_check = field.type_check
         try:
             for index, item in enumerate(items):
                 item_path = (field_path, index, None)
-                if (
+                if not (type(item) in plain and "__await__" not in item.__dict__) and (
                     item is None
                     or item is Undefined
                     or isinstance(item, Exception)
@@ -487,7 +607,19 @@ class CompiledExecutionMixin:
                         awaitable_indices.append(index)
                     continue
                 try:
-                    completed = run(self, item, item_path)
+                    if not checked or (type_check is not None and type_check(item, None) is True):
+                        completed = run(self, item, item_path)
+                    else:
+                        if info is None:
+                            info = self.build_resolve_info(
+                                field.field_def,
+                                field.field_nodes,
+                                field.parent_type,
+                                _path(field_path),
+                            )
+                        completed = self._complete_checked(
+                            child, field, info, _path(item_path), item
+                        )
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, details, _path(item_path))
                     append(None)
@@ -521,7 +653,7 @@ class CompiledExecutionMixin:
 
     async def _await_completed(
         self,
-        completed: Awaitable[Any],
+        completed: Any,
         return_type: GraphQLOutputType,
         field: FieldPlan,
         path: Any,
@@ -575,7 +707,7 @@ def _is_literal(node: FieldNode) -> bool:
     return True
 
 
-def _path(path: Any) -> Path | None:
+def _prev(path: Any) -> Path | None:
     """Turn a lazy ``(prev, key, typename)`` position into graphql-core's ``Path``.
 
     Planned execution passes positions as plain tuples (cheap to build, never
@@ -584,11 +716,16 @@ def _path(path: Any) -> Path | None:
     """
     if path is None or type(path) is Path:
         return path
-    return Path(_path(path[0]), path[1], path[2])
+    return Path(_prev(path[0]), path[1], path[2])
+
+
+def _path(path: Any) -> Path:
+    """``_prev`` of a position that is not the root."""
+    return cast("Path", _prev(path))
 
 
 def _field_path(path: Any, field: FieldPlan) -> Path:
-    return Path(_path(path), field.key, field.parent_type.name)
+    return Path(_prev(path), field.key, field.parent_type.name)
 
 
 class CompiledExecutor(CompiledExecutionMixin, IncrementalExecutor):

@@ -7,28 +7,47 @@ with ``getattr(source, python_name)`` through a small wrapper marked
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphql import GraphQLField
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from graphql import GraphQLError, GraphQLField
+from strawberry.execution import optimized_is_awaitable
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
 from graphql_jit.compiler import Reader, attribute_reader
+from graphql_jit.document_cache import CachedDocument, DocumentCache, DocumentLimits, check_limits
 from graphql_jit.executor import CompiledExecutionMixin, PlanCache
 
 __all__ = [
     "EXECUTORS",
+    "CachedDocuments",
     "StrawberryCompiledExecutor",
     "execution_context_class",
     "strawberry_executor_class",
 ]
 
 EXECUTORS = ("stock", "compiled")
+_CONVERTER_MODULE = GraphQLCoreConverter.__module__
 
 
 class StrawberryCompiledExecutor(CompiledExecutionMixin, StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor (its ``info``, operation extensions) with plans."""
+
+    known_awaitable_predicates = (
+        *CompiledExecutionMixin.known_awaitable_predicates,
+        optimized_is_awaitable,
+    )
+
+    def is_type_of_info_free(self, is_type_of: Callable[..., Any]) -> bool:
+        # Strawberry's own ``is_type_of`` (types implementing interfaces) checks
+        # the value's class or its ``strawberry.cast`` and ignores ``info``.
+        return getattr(is_type_of, "__module__", None) == _CONVERTER_MODULE and getattr(
+            is_type_of, "__qualname__", ""
+        ).endswith("_get_is_type_of.<locals>.is_type_of")
 
     def attribute_reader(
         self, field_name: str, field_def: GraphQLField
@@ -68,3 +87,64 @@ def execution_context_class(executor: str, plan_cache: PlanCache | None = None) 
     if executor == "compiled":
         return strawberry_executor_class(plan_cache)
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+
+
+class CachedDocuments(SchemaExtension):
+    """Parse and validation caching through Strawberry's ``on_parse``/``on_validate``.
+
+    Give it as a factory sharing one ``DocumentCache``::
+
+        cache = DocumentCache(max_entries=1000)
+        strawberry.Schema(..., extensions=[lambda: CachedDocuments(cache), ...])
+
+    ``on_parse`` puts the cached document on the execution context (Strawberry
+    then skips parsing); ``on_validate`` puts the cached validation errors for
+    the request's schema and rules (Strawberry then skips validation). Rules
+    added by other extensions (``QueryDepthLimiter``, ``MaxAliasesLimiter``,
+    ...) are part of the key, so they still apply, and ``parse_options`` (for
+    instance ``max_tokens`` from ``MaxTokensLimiter``) are part of the text's
+    key. ``limits`` (fixed, or computed from the execution context for limits
+    that depend on the request) are checked from the cached analysis.
+    A syntax error is left to Strawberry, which parses again and reports it.
+    """
+
+    def __init__(
+        self,
+        cache: DocumentCache,
+        limits: DocumentLimits | Callable[[ExecutionContext], DocumentLimits | None] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.limits = limits
+
+    def _entry(self) -> CachedDocument | None:
+        context = self.execution_context
+        if not context.query:
+            return None
+        try:
+            return self.cache.get(context.query, **context.parse_options)
+        except GraphQLError:
+            return None
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None:
+            entry = self._entry()
+            if entry is not None:
+                context.graphql_document = entry.document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors is None and context.validation_rules:
+            entry = self._entry()
+            if entry is not None and entry.document is context.graphql_document:
+                errors = entry.validate(
+                    context.schema._schema,
+                    context.validation_rules,
+                    validate_document,
+                )
+                limits = self.limits(context) if callable(self.limits) else self.limits
+                if not errors and limits is not None:
+                    errors = check_limits(entry, limits)
+                context.pre_execution_errors = errors
+        yield

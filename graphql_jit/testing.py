@@ -99,7 +99,7 @@ class _Builder:
                 for f in type_.fields.values()
                 if isinstance(f.type, GraphQLNonNull) and f.default_value is None
             )
-        return self._value_candidates(type_) is not None  # type: ignore[arg-type]
+        return self._value_candidates(type_) is not None
 
     def literal(self, type_: GraphQLInputType, depth: int = 0) -> str:
         """A GraphQL literal of the given input type."""
@@ -119,7 +119,7 @@ class _Builder:
                 ):
                     parts.append(f"{name}: {self.literal(input_field.type, depth + 1)}")
             return "{" + ", ".join(parts) + "}"
-        candidates = self._value_candidates(type_)  # type: ignore[arg-type]
+        candidates = self._value_candidates(type_)
         assert candidates is not None
         value = self.rng.choice(candidates)
         if isinstance(type_, GraphQLEnumType):
@@ -144,7 +144,7 @@ class _Builder:
                 ):
                     value[name] = self.json_value(input_field.type, depth + 1)
             return value
-        candidates = self._value_candidates(type_)  # type: ignore[arg-type]
+        candidates = self._value_candidates(type_)
         assert candidates is not None
         return self.rng.choice(candidates)
 
@@ -176,9 +176,7 @@ class _Builder:
         assert isinstance(type_, GraphQLObjectType)
         return "{ " + " ".join(self.object_selections(type_, depth)) + " }"
 
-    def abstract_selection(
-        self, type_: GraphQLInterfaceType | GraphQLUnionType, depth: int
-    ) -> str:
+    def abstract_selection(self, type_: GraphQLInterfaceType | GraphQLUnionType, depth: int) -> str:
         parts = ["__typename"] if (self.rng.random() < 0.5) else []
         if isinstance(type_, GraphQLInterfaceType) and (self.rng.random() < 0.5):
             parts.extend(self.fields_of(type_, depth, minimum=1))
@@ -229,8 +227,7 @@ class _Builder:
             candidates.append(name)
         candidates.append("__typename")
         chosen = [
-            self.rng.choice(candidates)
-            for _ in range(self.rng.randint(minimum, self.max_fields))
+            self.rng.choice(candidates) for _ in range(self.rng.randint(minimum, self.max_fields))
         ]
         used_aliases: set[str] = set()
         parts = []
@@ -269,7 +266,7 @@ class _Builder:
 def _named(type_: Any) -> GraphQLNamedType:
     while isinstance(type_, (GraphQLNonNull, GraphQLList)):
         type_ = type_.of_type
-    return type_  # type: ignore[no-any-return]
+    return type_
 
 
 def generate_query(
