@@ -203,8 +203,8 @@ async def test_summaries_follow_every_kind_of_change_exactly(
         "insert into custom_group_families (organization_id, group_id, family_id) "
         "values ($1, $2, 3)",
         acme.organization_id,
-        decode_id(group)[1],
-    )  # type: ignore[index]
+        decode_id(group)[1],  # type: ignore[index]
+    )
     rule["families"] = {2, 3}
     await answers_match(admin)
     # Who sees what changes.
