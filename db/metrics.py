@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 
-
 Executor = asyncpg.Pool | asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
