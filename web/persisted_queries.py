@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,8 @@ class PersistedQueries:
         self.max_document_bytes = max_document_bytes
         self.max_stored = max_stored
         self._cache_size = cache_size
-        # hash -> (document, trusted), most recently used last.
-        self._cache: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+        # hash -> cached entry, most recently used last.
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
 
     async def resolve(
         self, query: str | None, extensions: dict[str, Any] | None
@@ -162,7 +163,12 @@ class PersistedQueries:
         cached = self._cache.get(sha)
         if cached is not None:
             self._cache.move_to_end(sha)
-            return cached
+            if time.monotonic() - cached.touched_at > TOUCH_INTERVAL_SECONDS:
+                # Hot documents served from this cache still count as used,
+                # so that the cap evicts the ones nobody sends any more.
+                cached.touched_at = time.monotonic()
+                await touch_persisted_query(self.pool, sha, TOUCH_INTERVAL_SECONDS)
+            return cached.document, cached.trusted
         row = await fetch_persisted_query(self.pool, sha)
         if row is None:
             return None
@@ -171,10 +177,17 @@ class PersistedQueries:
         return row["document"], row["trusted"]
 
     def _remember(self, sha: str, document: str, *, trusted: bool) -> None:
-        self._cache[sha] = (document, trusted)
+        self._cache[sha] = _Cached(document, trusted, time.monotonic())
         self._cache.move_to_end(sha)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+
+@dataclass
+class _Cached:
+    document: str
+    trusted: bool
+    touched_at: float
 
 
 def read_document_map(raw: Any) -> list[tuple[str, str]]:
