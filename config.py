@@ -76,6 +76,7 @@ class Settings:
     mail_poll_seconds: float = 2.0
     mail_retry_base_seconds: float = 10.0
     mail_retry_max_seconds: float = 3600.0
+    mail_max_attempts: int = 12
 
     @property
     def is_production(self) -> bool:

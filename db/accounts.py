@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 # A connection of our own or one borrowed from the pool.
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy | asyncpg.Pool
 Executor = asyncpg.Pool | Conn
 
 

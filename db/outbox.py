@@ -31,22 +31,38 @@ async def insert_mail(
     return mail_id
 
 
-async def claim_due_mail(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Lock up to `limit` due, unsent mails that no other sender holds.
+async def claim_due_mail(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+    """Lease up to `limit` due mails to the caller.
 
-    Call inside a transaction: the rows stay locked (other senders skip them)
-    until it commits with their outcome.
+    A leased mail is still unsent, but not due again until the lease ends,
+    so other senders skip it while this one talks to the SMTP server without
+    holding a transaction. A sender that dies mid-lease leaves the mail to be
+    sent again when the lease ends (at least once).
     """
     return await conn.fetch(
         """
-        select id, recipient, subject, body, attempts
-          from mail_outbox
-         where sent_at is null and next_attempt_at <= now()
-         order by next_attempt_at, id
-         limit $1
-           for update skip locked
+        update mail_outbox m
+           set next_attempt_at = now() + make_interval(secs => $2)
+          from (select id
+                  from mail_outbox
+                 where sent_at is null and abandoned_at is null and next_attempt_at <= now()
+                 order by next_attempt_at, id
+                 limit $1
+                   for update skip locked) due
+         where m.id = due.id
+        returning m.id, m.recipient, m.subject, m.body, m.attempts
         """,
         limit,
+        lease_seconds,
+    )
+
+
+async def release_mail(conn: Conn, mail_ids: list[int]) -> None:
+    """Hand leased mails back untried: due again now."""
+    await conn.execute(
+        "update mail_outbox set next_attempt_at = now() "
+        "where id = any($1::bigint[]) and sent_at is null",
+        mail_ids,
     )
 
 
@@ -60,15 +76,19 @@ async def mark_mail_sent(conn: Conn, mail_id: int) -> None:
     )
 
 
-async def mark_mail_failed(conn: Conn, mail_id: int, error: str, retry_in_seconds: float) -> None:
+async def mark_mail_failed(
+    conn: Conn, mail_id: int, error: str, retry_in_seconds: float, *, abandon: bool
+) -> None:
     await conn.execute(
         """
         update mail_outbox
            set attempts = attempts + 1, last_error = left($2, 1000),
-               next_attempt_at = now() + make_interval(secs => $3)
+               next_attempt_at = now() + make_interval(secs => $3),
+               abandoned_at = case when $4 then now() end
          where id = $1
         """,
         mail_id,
         error,
         retry_in_seconds,
+        abandon,
     )

@@ -1,10 +1,12 @@
 """The sender task: delivers the outbox, at least once, never twice once acknowledged.
 
-Each round claims due rows with `FOR UPDATE SKIP LOCKED` (several workers
-share the outbox without sending a row twice), sends each one, and records
-the outcome in the same transaction. A crash before the commit leaves the
-rows unsent, so they go again later (at-least-once); a committed `sent_at`
-is never sent again. Failures wait an exponentially growing delay.
+Each round leases due rows (`FOR UPDATE SKIP LOCKED` in a short
+transaction: several workers share the outbox without sending a row twice),
+sends them with no database connection held, and records each outcome. A
+crash between sending and recording leaves the row unsent, so it goes again
+when its lease ends (at least once); a recorded `sent_at` is never sent
+again. Failures wait an exponentially growing delay; a permanent refusal
+(5xx) or too many tries sets the mail aside (`abandoned_at`).
 
 Without `SMTP_URL` the mail is written to the console log (development:
 the one-time codes are readable there).
@@ -25,11 +27,13 @@ import aiosmtplib
 import asyncpg
 
 from config import Settings
-from db.accounts import Conn
-from db.outbox import claim_due_mail, mark_mail_failed, mark_mail_sent
+from db.outbox import claim_due_mail, mark_mail_failed, mark_mail_sent, release_mail
 
 logger = logging.getLogger("service360.mail")
 BATCH_SIZE = 20
+# Long enough for a batch to be sent, short enough that mail of a crashed
+# worker is not held up for long.
+LEASE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -105,38 +109,50 @@ class MailSender:
                 self._wake.clear()
 
     async def deliver_due(self) -> int:
-        """One round: claim due mail, send it, record each outcome; how many were tried.
+        """One round: lease due mail, send it, record each outcome; how many were tried.
 
-        When the server cannot be reached the round stops at the first mail:
-        the others stay due, untouched, instead of each waiting for a timeout
-        while the round holds its rows.
+        When the server cannot be reached the round stops at the first mail
+        and hands the rest back untried, instead of each waiting for a timeout.
         """
-        tried = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            for row in await claim_due_mail(conn, BATCH_SIZE):
-                tried += 1
-                try:
-                    await self._send(row["recipient"], row["subject"], row["body"])
-                except (ConnectionError, TimeoutError, OSError) as error:
-                    # aiosmtplib's connect, disconnect and timeout errors are among these.
-                    await self._failed(conn, row, error)
-                    break
-                except aiosmtplib.SMTPException as error:
-                    await self._failed(conn, row, error)
-                else:
-                    await mark_mail_sent(conn, row["id"])
-        return tried
+        async with self._pool.acquire() as conn:
+            mails = await claim_due_mail(conn, BATCH_SIZE, LEASE_SECONDS)
+        for index, row in enumerate(mails):
+            try:
+                await self._send(row["recipient"], row["subject"], row["body"])
+            except (ConnectionError, TimeoutError, OSError) as error:
+                # aiosmtplib's connect, disconnect and timeout errors are among these.
+                await self._failed(row, error, permanent=False)
+                await release_mail(self._pool, [r["id"] for r in mails[index + 1 :]])
+                return index + 1
+            except aiosmtplib.SMTPResponseException as error:
+                await self._failed(row, error, permanent=500 <= error.code < 600)
+            except aiosmtplib.SMTPRecipientsRefused as error:
+                await self._failed(row, error, permanent=True)
+            except aiosmtplib.SMTPException as error:
+                await self._failed(row, error, permanent=False)
+            else:
+                await mark_mail_sent(self._pool, row["id"])
+        return len(mails)
 
-    async def _failed(self, conn: Conn, row: asyncpg.Record, error: Exception) -> None:
+    async def _failed(self, row: asyncpg.Record, error: Exception, *, permanent: bool) -> None:
         attempts = row["attempts"] + 1
+        abandon = permanent or attempts >= self._settings.mail_max_attempts
         delay = retry_delay(
             attempts, self._settings.mail_retry_base_seconds, self._settings.mail_retry_max_seconds
         )
-        logger.warning(
-            "mail not delivered, will retry",
-            extra={"mail_id": row["id"], "attempts": attempts, "error": str(error)},
+        if abandon:
+            logger.error(
+                "mail abandoned",
+                extra={"mail_id": row["id"], "attempts": attempts, "error": str(error)},
+            )
+        else:
+            logger.warning(
+                "mail not delivered, will retry",
+                extra={"mail_id": row["id"], "attempts": attempts, "error": str(error)},
+            )
+        await mark_mail_failed(
+            self._pool, row["id"], str(error) or type(error).__name__, delay, abandon=abandon
         )
-        await mark_mail_failed(conn, row["id"], str(error) or type(error).__name__, delay)
 
     async def _send(self, recipient: str, subject: str, body: str) -> None:
         if self._smtp is None:

@@ -110,12 +110,15 @@ class SMTPServer:
     port: int
     messages: list[ReceivedMail] = field(default_factory=list)
     refuse: bool = False
+    refuse_with: str | None = None
 
     @property
     def url(self) -> str:
         return f"smtp://{self.host}:{self.port}"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_with:
+            return self.refuse_with
         if self.refuse:
             return "451 Try again later"
         self.messages.append(

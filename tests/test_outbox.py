@@ -143,10 +143,42 @@ async def test_a_round_that_dies_before_its_commit_leaves_the_mail_to_send_again
         await sender.deliver_due()
     assert await db.fetchval("select sent_at from mail_outbox") is None
     del sender._send
+    # Leased to the crashed round: nobody sends it until the lease ends.
+    assert await sender.deliver_due() == 0
+    await db.execute("update mail_outbox set next_attempt_at = now()")  # the lease ends
     assert await sender.deliver_due() == 1
     # At least once: the crashed round's message and the retry both arrived.
     assert len(smtp_server.messages) == 2
     assert await db.fetchval("select sent_at is not null from mail_outbox")
+
+
+async def test_a_permanent_refusal_sets_the_mail_aside_instead_of_retrying(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    mail_id = await queue(db, "jane@acme.example")
+    smtp_server.refuse_with = "550 No such user here"
+    sender = MailSender(pool, smtp_settings(settings, smtp_server))
+    assert await sender.deliver_due() == 1
+    row = await db.fetchrow(
+        "select attempts, sent_at, abandoned_at, last_error from mail_outbox where id = $1", mail_id
+    )
+    assert row is not None and row["abandoned_at"] is not None and row["sent_at"] is None
+    assert "550" in row["last_error"]
+    await db.execute("update mail_outbox set next_attempt_at = now()")
+    assert await sender.deliver_due() == 0
+
+
+async def test_mail_is_set_aside_after_the_last_allowed_try(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    mail_id = await queue(db, "jane@acme.example")
+    smtp_server.refuse = True
+    sender = MailSender(pool, replace(smtp_settings(settings, smtp_server), mail_max_attempts=3))
+    for _ in range(3):
+        await db.execute("update mail_outbox set next_attempt_at = now()")
+        assert await sender.deliver_due() == 1
+    row = await db.fetchrow("select attempts, abandoned_at from mail_outbox where id = $1", mail_id)
+    assert row is not None and row["attempts"] == 3 and row["abandoned_at"] is not None
 
 
 async def test_the_running_sender_delivers_mail_queued_by_a_mutation(
