@@ -59,7 +59,8 @@ SQL_STATEMENTS = Histogram(
 )
 SQL_SECONDS = Histogram(
     "service360_sql_seconds_per_request",
-    "Time spent in SQL by one GraphQL request, by operation name.",
+    "Time in SQL of one GraphQL request, by operation name: the sum over its "
+    "statements, so statements run side by side add up (may exceed the request's time).",
     ["operation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
