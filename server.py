@@ -39,6 +39,7 @@ from config import ConfigError, Settings
 from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import MigrationError, apply_migrations
 from db.pool import create_pool
+from housekeeping import Housekeeping
 from mail.sender import MailSender
 from schema import build_schema
 from security.passwords import PasswordHashing
@@ -90,10 +91,13 @@ def create_app(settings: Settings) -> Starlette:
         }
         mail_sender = MailSender(pool, settings)
         mail_sender.start()
+        housekeeping = Housekeeping(pool, settings.throttle_window_seconds)
+        housekeeping.start()
         try:
             async with worker_gauge_sampler(pool, resources["passwords"]):
                 yield {"pool": pool, "settings": settings, "resources": resources}
         finally:
+            await housekeeping.stop()
             await mail_sender.stop()
             await pool.close()
 

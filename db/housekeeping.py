@@ -1,0 +1,35 @@
+"""Deleting what no rule reads any more: old throttle windows, code sends,
+sessions and one-time codes."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def delete_stale_rows(conn: asyncpg.Pool | asyncpg.Connection, window_seconds: int) -> int:
+    """Delete rows past every window that reads them; return how many went."""
+    rows = await conn.fetch(
+        """
+        with throttles as (
+            delete from throttle_hits
+             where window_started_at < now() - make_interval(secs => $1)
+            returning 1
+        ), sends as (
+            -- "at most 5 an hour": older sends count for nothing.
+            delete from code_sends where sent_at < now() - interval '1 hour'
+            returning 1
+        ), codes as (
+            delete from one_time_codes
+             where expires_at < now() - interval '1 day'
+            returning 1
+        ), old_sessions as (
+            delete from sessions
+             where coalesce(revoked_at, expires_at) < now() - interval '1 day'
+            returning 1
+        )
+        select (select count(*) from throttles) + (select count(*) from sends)
+             + (select count(*) from codes) + (select count(*) from old_sessions) as deleted
+        """,
+        window_seconds,
+    )
+    return int(rows[0]["deleted"])
