@@ -328,3 +328,62 @@ def test_sigterm_lets_an_in_flight_request_finish(database_url: str, tmp_path: P
     assert status_line == b"HTTP/1.1 200 OK"
     payload = orjson.loads(rest.split(b"\r\n\r\n", 1)[1])
     assert {"name": "PowerEdge"} in payload["data"]["productFamilies"]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@pytest.mark.parametrize(
+    ("document", "requested", "expected"),
+    [
+        ("query Families { productFamilies { name } }", None, "Families"),
+        ("{ productFamilies { name } }", None, None),
+        ("# a comment\nmutation SignIn($e: String!) { signIn(email: $e) }", None, "SignIn"),
+        (
+            "fragment F on ProductFamily { name }\nquery WithFragment { x { ...F } }",
+            None,
+            "WithFragment",
+        ),
+        ("query A { a } query B { b }", "B", "B"),
+        ('query { name(arg: "query Fake") }', None, None),
+        ("query Broken { unterminated", None, "Broken"),
+        ('"unterminated string', None, None),
+    ],
+)
+def test_the_operation_name_for_logs_and_metrics(
+    document: str, requested: str | None, expected: str | None
+) -> None:
+    from web.http_graphql import operation_name_in
+
+    assert operation_name_in(document, requested) == expected
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("application/graphql-response+json, application/json", GRAPHQL_RESPONSE_JSON),
+        ("application/json;q=0.9, application/graphql-response+json", GRAPHQL_RESPONSE_JSON),
+        ("application/graphql-response+json;q=0.5, application/json", "application/json"),
+        ("application/*", "application/json"),
+        ("application/json; charset=utf-16", None),
+        ("application/json;q=0, text/html", None),
+    ],
+)
+def test_content_negotiation(accept: str | None, expected: str | None) -> None:
+    from web.graphql_app import OFFERED_MEDIA_TYPES
+    from web.negotiation import choose_media_type
+
+    assert choose_media_type(accept, OFFERED_MEDIA_TYPES) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PERSISTED_QUERIES", "sometimes"), ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.example")],
+)
+def test_bad_edge_settings_stop_the_start_with_one_line(name: str, value: str) -> None:
+    from config import ConfigError
+
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
