@@ -387,6 +387,49 @@ async def save_onboarding_decision(
     )
 
 
+async def lock_domain(conn: Conn, domain: str) -> None:
+    """Serialise decisions about one domain until the transaction ends."""
+    await conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended('domain:' || lower($1), 0))", domain
+    )
+
+
+async def lock_colleagues_waiting_for(conn: Conn, domain: str) -> list[asyncpg.Record]:
+    """Customer employees of `domain` (or a subdomain) still describing their
+    organization or awaiting approval, locked in id order."""
+    return await conn.fetch(
+        f"""
+        select {USER_COLUMNS}
+          from users u
+         where u.step in ('DESCRIBE_ORGANIZATION', 'AWAITING_APPROVAL')
+           and u.organization_id is null
+           and (split_part(u.email, '@', 2) = $1::citext
+                or split_part(u.email, '@', 2) like '%.' || lower($1))
+         order by u.id
+           for update
+        """,
+        domain,
+    )
+
+
+async def close_pending_requests(
+    conn: Conn, user_ids: Sequence[int], *, decided_by: int, organization_id: int, note: str
+) -> None:
+    """Their organization now exists: their own requests are settled by it."""
+    await conn.execute(
+        """
+        update onboarding_requests
+           set status = 'APPROVED', decided_by = $2, decided_at = now(), decision_note = $4,
+               organization_id = $3
+         where user_id = any($1::bigint[]) and status = 'PENDING'
+        """,
+        list(user_ids),
+        decided_by,
+        organization_id,
+        note,
+    )
+
+
 async def fetch_onboarding_requests_by_ids(
     conn: Executor, ids: Sequence[int]
 ) -> list[asyncpg.Record]:

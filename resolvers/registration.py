@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,15 @@ import orjson
 
 from db.accounts import (
     Conn,
+    close_pending_requests,
     count_onboarding_requests,
     fetch_onboarding_request_page,
     fetch_organizations_for_domains,
     insert_onboarding_request,
     insert_organization,
     insert_user,
+    lock_colleagues_waiting_for,
+    lock_domain,
     lock_onboarding_request,
     lock_user,
     lock_user_by_email,
@@ -167,7 +171,7 @@ def email_domain(email: str) -> str:
     return email.rsplit("@", 1)[1].lower()
 
 
-def organization_label(row: asyncpg.Record) -> str:
+def organization_label(row: asyncpg.Record | Mapping[str, Any]) -> str:
     return f"{row['name']} — {row['division']}" if row["division"] else str(row["name"])
 
 
@@ -357,7 +361,7 @@ async def submit_professional_profile(context: Context, form: ProfileForm) -> as
 
 
 async def join_organization(
-    conn: Conn, user: asyncpg.Record, organization: asyncpg.Record
+    conn: Conn, user: asyncpg.Record, organization: asyncpg.Record | Mapping[str, Any]
 ) -> asyncpg.Record:
     """COMPLETE as a MEMBER seeing all sites (the organization's default)."""
     joined = await update_user_step(
@@ -462,22 +466,7 @@ async def decide_onboarding_request(
             "note": cleaned_note or "",
         }
         if decision == "APPROVE":
-            address = orjson.loads(request["address"])
-            organization_id = await insert_organization(
-                conn,
-                name=request["legal_name"],
-                city=address.get("city"),
-                country=request["country"],
-                domain=request["domain"],
-            )
-            await update_user_step(
-                conn,
-                requester["id"],
-                "COMPLETE",
-                organization_id=organization_id,
-                role="ADMIN",
-                site_scope="ALL_SITES",
-            )
+            organization_id = await approve(conn, staff.user_id, request, requester)
             template = "onboarding_approved"
         else:
             organization_id = None
@@ -499,6 +488,59 @@ async def decide_onboarding_request(
             **values,
         )
         return decided
+
+
+async def approve(
+    conn: Conn, staff_id: int, request: asyncpg.Record, requester: asyncpg.Record
+) -> int | None:
+    """Create the organization with the domain, its requester as ADMIN, and let
+    colleagues who were waiting for it in.
+
+    When the domain found an organization meanwhile (a colleague's request
+    approved first), no second one is made: the requester joins as anyone
+    of that domain would.
+    """
+    await lock_domain(conn, request["domain"])
+    owners = await fetch_organizations_for_domains(conn, domain_and_parents(request["domain"]))
+    if len(owners) == 1:
+        await join_organization(conn, requester, owners[0])
+        return int(owners[0]["id"])
+    if owners:
+        await update_user_step(conn, requester["id"], "SELECT_ORGANIZATION")
+        return None
+    address = orjson.loads(request["address"])
+    organization_id = await insert_organization(
+        conn,
+        name=request["legal_name"],
+        city=address.get("city"),
+        country=request["country"],
+        domain=request["domain"],
+    )
+    await update_user_step(
+        conn,
+        requester["id"],
+        "COMPLETE",
+        organization_id=organization_id,
+        role="ADMIN",
+        site_scope="ALL_SITES",
+    )
+    colleagues = [
+        c
+        for c in await lock_colleagues_waiting_for(conn, request["domain"])
+        if c["id"] != requester["id"]
+    ]
+    organization = {"id": organization_id, "name": request["legal_name"], "division": None}
+    for colleague in colleagues:
+        await join_organization(conn, colleague, organization)
+    if colleagues:
+        await close_pending_requests(
+            conn,
+            [c["id"] for c in colleagues],
+            decided_by=staff_id,
+            organization_id=organization_id,
+            note=f"Joined {request['legal_name']}, approved for {request['domain']}.",
+        )
+    return organization_id
 
 
 # ------------------------------------------------------------ password reset
