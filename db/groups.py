@@ -229,9 +229,15 @@ async def replace_group_rule(
 async def delete_group(conn: Conn, scope: ViewerScope, group_id: int) -> bool:
     deleted = await conn.fetchval(
         """
-        delete from custom_groups g
-         where g.id = $3 and g.owner_id = $2 and g.organization_id = $1
-        returning g.id
+        with gone as (
+            delete from custom_groups g
+             where g.id = $3 and g.owner_id = $2 and g.organization_id = $1
+            returning g.id
+        ),
+        uncached as (
+            delete from summary_cache c using gone where c.user_id = $2 and c.view_key = gone.id
+        )
+        select id from gone
         """,
         scope.organization_id,
         scope.user_id,

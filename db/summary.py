@@ -7,6 +7,7 @@ API (also used directly by the benchmark for its "SQL floor" and "naive path"):
     row = rows[12]                      # SummaryRow, or absent when the group
                                         # is not the viewer's (or not found)
     one = await fetch_summary(conn, scope, 12)       # the same for one view
+    fresh = await fetch_summaries(conn, scope, [None], use_cache=False)
     await refresh_contract_buckets(conn, organization_id)
 
 A view is the viewer's whole visible fleet (`None`) or one of the viewer's
@@ -23,6 +24,13 @@ from `products` one by one (never twice). Contract buckets in the roll-ups
 are as of `fleet_rollup_dates.as_of`; products whose bucket moved since then
 are corrected here from three narrow date ranges, so counts are exact on any
 day, and `refresh_contract_buckets` moves them for good.
+
+Computed summaries are shared between requests (migration 0021): each is
+stored with the tenant's data version and day, and every write that could
+change a summary bumps that version in its own transaction, so a stored
+summary is used only while it is still the exact answer. The statement reads
+what it finds and computes (and stores) only the rest; `use_cache=False`
+skips both, to measure or check the computation itself.
 """
 
 from __future__ import annotations
@@ -151,8 +159,9 @@ def _correction_counters() -> str:
 _SUMS = ", ".join(f"sum({c})::int as {c}" for c in COUNTERS)
 
 # $1 organization, $2 user, $3 all sites visible, $4 view keys (0 = fleet),
-# $5 how many top sites. A rule with no families matches any family, with no
-# sites any site; the fleet view is a rule with neither.
+# $5 how many top sites, $6 read and fill the shared cache. A rule with no
+# families matches any family, with no sites any site; the fleet view is a
+# rule with neither.
 #
 # Each view reads roll-up rows by key lookups only (unnest of its families
 # and sites), never a scan of a tenant's cells:
@@ -180,6 +189,7 @@ cached as (
     select c.view_key, c.payload from summary_cache c
      where c.user_id = $2 and c.organization_id = $1 and c.view_key = any($4::bigint[])
        and c.version = (select v from version) and c.today = (select today from day)
+       and $6::boolean
 ),
 visible as (
     select array_agg(us.site_id) as ids from user_sites us
@@ -387,6 +397,8 @@ stored as (
     insert into summary_cache (user_id, view_key, organization_id, version, today, payload)
     select $2, c.view_key, $1, (select v from version), (select today from day), to_jsonb(c)
       from computed c
+     where $6::boolean
+     order by c.view_key  -- one lock order for concurrent fillers
     on conflict (user_id, view_key) do update
        set organization_id = excluded.organization_id, version = excluded.version,
            today = excluded.today, payload = excluded.payload
@@ -431,12 +443,16 @@ async def fetch_summaries(
     scope: ViewerScope,
     group_ids: Sequence[int | None],
     top_sites: int = MAX_TOP_SITES,
+    *,
+    use_cache: bool = True,
 ) -> dict[int | None, SummaryRow]:
     """Summaries of several views in one statement.
 
     `None` is the whole visible fleet; an int is a custom group id, answered
     only when the group belongs to the viewer (absent from the result
-    otherwise, as if it did not exist).
+    otherwise, as if it did not exist). With `use_cache=False` every view is
+    computed from the roll-ups and nothing is stored (what a first request,
+    or the first request after a change, costs).
     """
     keys = sorted({FLEET_VIEW if g is None else g for g in group_ids})
     records = await conn.fetch(
@@ -446,6 +462,7 @@ async def fetch_summaries(
         scope.all_sites,
         keys,
         MAX_TOP_SITES,  # cached at the largest size, cut below
+        use_cache,
     )
     size = min(max(top_sites, 0), MAX_TOP_SITES)
     rows: dict[int | None, SummaryRow] = {}
@@ -463,9 +480,12 @@ async def fetch_summary(
     scope: ViewerScope,
     group_id: int | None,
     top_sites: int = MAX_TOP_SITES,
+    *,
+    use_cache: bool = True,
 ) -> SummaryRow | None:
     """One view's summary (the benchmark's naive path calls this per group)."""
-    return (await fetch_summaries(conn, scope, [group_id], top_sites)).get(group_id)
+    rows = await fetch_summaries(conn, scope, [group_id], top_sites, use_cache=use_cache)
+    return rows.get(group_id)
 
 
 async def refresh_contract_buckets(conn: Conn, organization_id: int) -> None:

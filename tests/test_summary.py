@@ -223,6 +223,30 @@ async def test_summaries_follow_every_kind_of_change_exactly(
     await answers_match(admin)
 
 
+async def test_shared_summaries_equal_fresh_computations(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    user = await create_user(db, acme)
+    groups = [
+        await create_group(client, user, name=name, **rule)
+        for name, rule in group_rules(acme).items()
+    ]
+    keys: list[int | None] = [None, *(decode_id(g)[1] for g in groups)]  # type: ignore[index]
+    scope = ViewerScope(acme.organization_id, user.pk, True)
+    first = await fetch_summaries(db, scope, keys)
+    assert await db.fetchval("select count(*) from summary_cache") == len(keys)
+    shared = await fetch_summaries(db, scope, keys)
+    fresh = await fetch_summaries(db, scope, keys, use_cache=False)
+    assert first == shared == fresh and len(fresh) == len(keys)
+    deleted = await client.execute(
+        "mutation($id: ID!) { deleteCustomGroup(id: $id) { deletedId } }",
+        {"id": groups[0]},
+        token=user.token,
+    )
+    assert deleted["data"]["deleteCustomGroup"]["deletedId"] == groups[0]
+    assert await db.fetchval("select count(*) from summary_cache") == len(keys) - 1
+
+
 async def test_a_profile_edit_or_a_sign_in_keeps_the_shared_summaries(
     client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
 ) -> None:
