@@ -46,7 +46,8 @@ OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, *, graphiql: bool = True) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        # Strawberry's own GraphiQL page loads from a CDN: ours is served instead.
+        super().__init__(schema, graphql_ide=None)
         self.graphiql = graphiql
         self.operation_labels = OperationLabels()
 
@@ -73,25 +74,29 @@ class GraphQLApp(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
+        if self._is_ide_request(request):
+            await graphiql_page(request)(scope, receive, send)
+            return
         started = time.perf_counter()
         operation: str | None = None
-        outcome = "request_error"
+        # Stays so when an unexpected exception escapes (answered 500 by Starlette).
+        outcome = "internal_error"
         media_type = APPLICATION_JSON
         try:
-            media_type = self._negotiate(request)
-            if self._is_ide_request(request):
-                await graphiql_page(request)(scope, receive, send)
-                return
-            params = await self._read_params(request)
-            response, operation, outcome = await self._run(request, params, media_type)
-        except MalformedRequest as error:
-            response = self._error_response(error.status, error.message, error.code, media_type)
-            response.headers.update(error.headers)
-        except PersistedQueryError as error:
-            outcome = "persisted_query_not_found" if error.status == 200 else "request_error"
-            response = self._error_response(error.status, error.message, error.code, media_type)
-        label = self.operation_labels.label(operation)
-        observe_request(label, outcome, time.perf_counter() - started, current_stats.get())
+            try:
+                media_type = self._negotiate(request)
+                params = await self._read_params(request)
+                response, operation, outcome = await self._run(request, params, media_type)
+            except MalformedRequest as error:
+                outcome = "request_error"
+                response = self._error_response(error.status, error.message, error.code, media_type)
+                response.headers.update(error.headers)
+            except PersistedQueryError as error:
+                outcome = "persisted_query_not_found" if error.status == 200 else "request_error"
+                response = self._error_response(error.status, error.message, error.code, media_type)
+        finally:
+            label = self.operation_labels.label(operation)
+            observe_request(label, outcome, time.perf_counter() - started, current_stats.get())
         await response(scope, receive, send)
 
     # ------------------------------------------------------------ reading
@@ -104,8 +109,6 @@ class GraphQLApp(GraphQL[Context, None]):
         accept = request.headers.get("accept")
         media_type = choose_media_type(accept, OFFERED_MEDIA_TYPES)
         if media_type is None:
-            if self._is_ide_request(request):
-                return APPLICATION_JSON
             raise MalformedRequest(
                 406,
                 "Ask for application/graphql-response+json or application/json "
