@@ -216,8 +216,16 @@ async def test_persist_queries_refuses_a_map_with_a_wrong_hash_and_registers_not
     assert await db.fetchval("select count(*) from persisted_queries") == 0
 
 
-async def test_persisted_queries_off_ignores_the_extension(settings: Settings) -> None:
+async def test_persisted_queries_off_tells_clients_it_is_not_supported(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
     async with http_client(replace(settings, persisted_queries="off")) as http:
-        response = await http.post("/graphql", json={"extensions": apq(FAMILIES)})
-    assert response.status_code == 400
-    assert "no `query`" in first_error(response)["message"]
+        hash_only = await http.post("/graphql", json={"extensions": apq(FAMILIES)})
+        with_text = await http.post(
+            "/graphql", json={"query": FAMILIES, "extensions": apq(FAMILIES)}
+        )
+    assert hash_only.status_code == 400
+    assert first_error(hash_only)["message"] == "PersistedQueryNotSupported"
+    assert first_error(hash_only)["extensions"]["code"] == "PERSISTED_QUERY_NOT_SUPPORTED"
+    assert {"name": "PowerEdge"} in with_text.json()["data"]["productFamilies"]
+    assert await db.fetchval("select count(*) from persisted_queries") == 0

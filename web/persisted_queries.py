@@ -9,7 +9,8 @@ Modes (`PERSISTED_QUERIES`):
 - `apq` (default): ad-hoc documents run; hashes are registered on demand.
 - `only`: trusted documents mode. Only documents registered ahead with
   `python server.py persist-queries FILE` run; anything else is refused.
-- `off`: the extension is ignored and every request must carry its text.
+- `off`: every request must carry its text (a hash alone answers
+  PERSISTED_QUERY_NOT_SUPPORTED, which makes Apollo clients stop sending them).
 
 Documents live in PostgreSQL so that every worker shares them. A small
 per-worker cache keeps hot documents off the database: a document never
@@ -116,6 +117,11 @@ class PersistedQueries:
         Raises PersistedQueryError when the request cannot run as sent.
         """
         if self.mode == "off":
+            if query is None and extensions and "persistedQuery" in extensions:
+                # Apollo clients then stop sending hashes and send the text.
+                raise PersistedQueryError(
+                    "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED", 400
+                )
             return query, None
         requested = persisted_query_of(extensions)
         if requested is None:
