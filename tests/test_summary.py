@@ -260,8 +260,19 @@ async def test_a_profile_edit_or_a_sign_in_keeps_the_shared_summaries(
         "update users set first_name = 'Renamed', updated_at = now() where id = $1", admin.pk
     )
     await create_user(db, acme)  # a new session and user: nothing anyone sees changed
+    await db.execute("update products set name = name || ' (renamed)', updated_at = now()")
+    await db.execute("update service_requests set title = 'Retitled'")
+    await db.execute("update custom_groups set description = 'Edited'")
     assert cached == 1
     assert version == await db.fetchval(
+        "select version from fleet_versions where organization_id = $1", acme.organization_id
+    )
+    await db.execute(
+        "update products set health = case health when 'GOOD' then 'CRITICAL' else 'GOOD' end "
+        "where id = $1",
+        acme.product_ids[0],
+    )
+    assert version + 1 == await db.fetchval(
         "select version from fleet_versions where organization_id = $1", acme.organization_id
     )
 
