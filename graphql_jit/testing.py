@@ -5,8 +5,9 @@ graphql-core schema: nested selections, aliases, repeated (merged) fields,
 inline fragments and named fragments, ``@skip``/``@include`` with literals and
 variables, arguments as literals and as variables, abstract types through
 their possible types. Arguments are drawn from their types (enums, built-in
-scalars, input objects, lists); a field whose required argument has a custom
-scalar type is left out unless ``scalar_values`` gives values for it.
+scalars, input objects, lists); ``scalar_values`` gives the values of a scalar
+by its name (built-in ones included, e.g. real ``ID``s); a field whose required
+argument has a custom scalar type without values is left out.
 
 ``same_result(a, b)`` compares two execution results as a client would see
 them: the JSON of ``data`` (so ``1``, ``1.0`` and ``True`` differ) and every
@@ -71,6 +72,7 @@ class _Builder:
     max_fields: int
     scalar_values: Mapping[str, Sequence[Any]]
     skip_fields: frozenset[str]
+    omit_arguments: frozenset[str]
     variables: dict[str, tuple[str, Any]] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
 
@@ -80,10 +82,10 @@ class _Builder:
         if isinstance(type_, GraphQLEnumType):
             return list(type_.values)
         if isinstance(type_, GraphQLScalarType):
-            if type_.name in _BUILTIN_VALUES:
-                return _BUILTIN_VALUES[type_.name]
             values = self.scalar_values.get(type_.name)
-            return list(values) if values else None
+            if values is not None:
+                return list(values) or None
+            return _BUILTIN_VALUES.get(type_.name)
         return None
 
     def can_generate(self, type_: GraphQLInputType, depth: int = 0) -> bool:
@@ -101,11 +103,11 @@ class _Builder:
             )
         return self._value_candidates(type_) is not None
 
-    def literal(self, type_: GraphQLInputType, depth: int = 0) -> str:
+    def literal(self, type_: GraphQLInputType, depth: int = 0, nullable: bool = True) -> str:
         """A GraphQL literal of the given input type."""
         if isinstance(type_, GraphQLNonNull):
-            return self.literal(type_.of_type, depth)
-        if self.rng.randint(0, 9) == 0:
+            return self.literal(type_.of_type, depth, nullable=False)
+        if nullable and self.rng.randint(0, 9) == 0:
             return "null"
         if isinstance(type_, GraphQLList):
             count = self.rng.randint(0, 2)
@@ -126,11 +128,11 @@ class _Builder:
             return str(value)
         return json.dumps(value)
 
-    def json_value(self, type_: GraphQLInputType, depth: int = 0) -> Any:
+    def json_value(self, type_: GraphQLInputType, depth: int = 0, nullable: bool = True) -> Any:
         """A JSON variable value of the given input type."""
         if isinstance(type_, GraphQLNonNull):
-            return self.json_value(type_.of_type, depth)
-        if self.rng.randint(0, 9) == 0:
+            return self.json_value(type_.of_type, depth, nullable=False)
+        if nullable and self.rng.randint(0, 9) == 0:
             return None
         if isinstance(type_, GraphQLList):
             count = self.rng.randint(0, 2)
@@ -177,29 +179,38 @@ class _Builder:
         return "{ " + " ".join(self.object_selections(type_, depth)) + " }"
 
     def abstract_selection(self, type_: GraphQLInterfaceType | GraphQLUnionType, depth: int) -> str:
+        used: dict[str, str] = {}
         parts = ["__typename"] if (self.rng.random() < 0.5) else []
+        if parts:
+            used["__typename"] = "__typename"
         if isinstance(type_, GraphQLInterfaceType) and (self.rng.random() < 0.5):
-            parts.extend(self.fields_of(type_, depth, minimum=1))
+            parts.extend(self.fields_of(type_, depth, used, minimum=1))
         possible = list(self.schema.get_possible_types(type_))
         chosen = self.rng.sample(possible, self.rng.randint(0, min(3, len(possible))))
         for object_type in chosen:
-            inner = " ".join(self.object_selections(object_type, depth))
+            inner = " ".join(self.object_selections(object_type, depth, used))
             parts.append(f"... on {object_type.name}{self.directives()} {{ {inner} }}")
         if not parts:
             parts.append("__typename")
         return "{ " + " ".join(parts) + " }"
 
-    def object_selections(self, type_: GraphQLObjectType, depth: int) -> list[str]:
-        parts = self.fields_of(type_, depth, minimum=1)
+    def object_selections(
+        self, type_: GraphQLObjectType, depth: int, used: dict[str, str] | None = None
+    ) -> list[str]:
+        # Response keys are shared by the fields, fragments and inline fragments
+        # of one selection set: a key is reused only by the same argument-free
+        # leaf field, which always merges.
+        used = {} if used is None else used
+        parts = self.fields_of(type_, depth, used, minimum=1)
         wrap = self.rng.randint(0, 5)
         if wrap == 0:
             name = f"F{len(self.fragments)}"
             self.fragments[name] = ""  # reserve the name before nested fragments
-            body = " ".join(self.fields_of(type_, depth, minimum=1))
+            body = " ".join(self.fields_of(type_, depth, used, minimum=1))
             self.fragments[name] = f"fragment {name} on {type_.name} {{ {body} }}"
             parts.append(f"...{name}{self.directives()}")
         elif wrap == 1:
-            body = " ".join(self.fields_of(type_, depth, minimum=1))
+            body = " ".join(self.fields_of(type_, depth, used, minimum=1))
             condition = f" on {type_.name}" if (self.rng.random() < 0.5) else ""
             parts.append(f"...{condition}{self.directives()} {{ {body} }}")
         return parts
@@ -208,6 +219,7 @@ class _Builder:
         self,
         type_: GraphQLObjectType | GraphQLInterfaceType,
         depth: int,
+        used: dict[str, str],
         minimum: int = 0,
     ) -> list[str]:
         candidates = []
@@ -229,20 +241,19 @@ class _Builder:
         chosen = [
             self.rng.choice(candidates) for _ in range(self.rng.randint(minimum, self.max_fields))
         ]
-        used_aliases: set[str] = set()
         parts = []
         for name in chosen:
+            mergeable = name == "__typename" or (
+                not type_.fields[name].args and is_leaf_type(_named(type_.fields[name].type))
+            )
             alias = ""
+            key = name
             if self.rng.randint(0, 3) == 0:
-                alias_name = self.rng.choice(["a", "b", "c", "d", "e"])
-                if alias_name in used_aliases:
-                    continue
-                used_aliases.add(alias_name)
-                alias = f"{alias_name}: "
-            elif name in used_aliases:
-                continue  # a repeated field must be identical to merge: keep one
-            else:
-                used_aliases.add(name)
+                key = self.rng.choice(["a", "b", "c", "d", "e"])
+                alias = f"{key}: "
+            if key in used and not (mergeable and used[key] == name):
+                continue
+            used[key] = name if mergeable else ""
             if name == "__typename":
                 parts.append(f"{alias}__typename{self.directives()}")
                 continue
@@ -250,6 +261,8 @@ class _Builder:
             args = []
             for arg_name, arg in field_def.args.items():
                 required = isinstance(arg.type, GraphQLNonNull) and arg.default_value is None
+                if not required and arg_name in self.omit_arguments:
+                    continue
                 if (required or (self.rng.random() < 0.5)) and self.can_generate(arg.type):
                     args.append(f"{arg_name}: {self.argument(arg.type)}")
             text = f"{alias}{name}"
@@ -277,10 +290,21 @@ def generate_query(
     max_fields: int = 5,
     scalar_values: Mapping[str, Sequence[Any]] | None = None,
     skip_fields: Sequence[str] = (),
+    omit_arguments: Sequence[str] = (),
 ) -> GeneratedQuery:
-    """One operation over ``schema``, drawn with ``rng``."""
+    """One operation over ``schema``, drawn with ``rng``.
+
+    ``skip_fields`` ("Type.field") are never selected; optional arguments named
+    in ``omit_arguments`` are never given.
+    """
     builder = _Builder(
-        rng, schema, max_depth, max_fields, scalar_values or {}, frozenset(skip_fields)
+        rng,
+        schema,
+        max_depth,
+        max_fields,
+        scalar_values or {},
+        frozenset(skip_fields),
+        frozenset(omit_arguments),
     )
     query_type = schema.query_type
     assert query_type is not None
@@ -301,6 +325,7 @@ def queries(
     max_fields: int = 5,
     scalar_values: Mapping[str, Sequence[Any]] | None = None,
     skip_fields: Sequence[str] = (),
+    omit_arguments: Sequence[str] = (),
 ) -> st.SearchStrategy[GeneratedQuery]:
     """Operations over ``schema`` (see the module docstring).
 
@@ -316,6 +341,7 @@ def queries(
             max_fields=max_fields,
             scalar_values=scalar_values,
             skip_fields=skip_fields,
+            omit_arguments=omit_arguments,
         ),
         st.randoms(use_true_random=True),
     )
