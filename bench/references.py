@@ -27,6 +27,10 @@ import db.pool as pool_module
 from bench.load import percentile
 from config import Settings
 
+# PostgreSQL plans a prepared statement's first five executions on their own
+# parameters, then may keep a generic plan (plan_cache_mode = auto).
+PLAN_WARM_EXECUTIONS = 6
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -129,9 +133,47 @@ async def closed_loop(
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
     ended_inside = [(b, e) for b, e in calls if measure_from <= e < until]
+    if not ended_inside:
+        # Every call outlasts the window: count all the calls made, over
+        # the time they took (the clients waited for the last of them).
+        finished = max(e for _, e in calls)
+        return ClosedLoopResult(len(calls), finished - start, [(e - b) * 1000 for b, e in calls])
     whole = [(e - b) * 1000 for b, e in ended_inside if b >= measure_from]
     latencies = whole or [(e - b) * 1000 for b, e in ended_inside]
     return ClosedLoopResult(len(ended_inside), duration, latencies)
+
+
+def reference_concurrency(concurrency: int) -> int:
+    """Clients for the in-process references: enough to keep PostgreSQL busy.
+
+    Two per core saturate the database (the client side is nearly free), and
+    each of these connections must be warmed (see `warm_connections`).
+    """
+    return max(1, min(concurrency, 2 * (os.cpu_count() or 1)))
+
+
+async def warm_connections(
+    pool: asyncpg.Pool, one: Callable[[Any], Awaitable[object]], size: int, times: int
+) -> None:
+    """Run `one` `times` on each of the pool's `size` connections.
+
+    The server's pooled connections live long: PostgreSQL has long switched
+    their prepared statements from custom plans (the first five executions)
+    to the generic plan, which can cost very differently (the summary
+    statement at L: seconds with custom plans, ~0.2 s generic). A reference
+    measured on fresh connections would measure the planner instead.
+    """
+    connections = [await pool.acquire() for _ in range(size)]
+    try:
+
+        async def warm(conn: Any) -> None:
+            for _ in range(times):
+                await one(conn)
+
+        await asyncio.gather(*(warm(conn) for conn in connections))
+    finally:
+        for conn in connections:
+            await pool.release(conn)
 
 
 def replay(statements: list[Statement]) -> Callable[[Any], Awaitable[None]]:
@@ -154,15 +196,18 @@ async def sql_floor(
     warmup: float,
     duration: float,
 ) -> dict[str, Any]:
-    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    clients = reference_concurrency(concurrency)
+    pool = await asyncpg.create_pool(database_url, min_size=clients, max_size=clients)
     assert pool is not None
     try:
-        result = await closed_loop(pool, replay(statements), concurrency, warmup, duration)
-        single = await closed_loop(pool, replay(statements), 1, 0.2, min(duration, 2.0))
+        await warm_connections(pool, replay(statements), clients, PLAN_WARM_EXECUTIONS)
+        result = await closed_loop(pool, replay(statements), clients, warmup, duration)
+        single = await closed_loop(pool, replay(statements), 1, 0.2, min(duration, 3.0))
     finally:
         await pool.close()
     return {
         **result.as_dict(),
+        "clients": clients,
         "statements": len(statements),
         "single_client_p50_ms": single.as_dict()["p50_ms"],
     }
