@@ -606,6 +606,8 @@ class CompiledExecutionMixin:
                     ):
                         awaitable_indices.append(index)
                     continue
+                if type(item) not in plain:
+                    self._learn_plain(item)
                 try:
                     if not checked or (type_check is not None and type_check(item, None) is True):
                         completed = run(self, item, item_path)

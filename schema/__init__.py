@@ -13,7 +13,8 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from config import Settings
-from graphql_jit.strawberry import execution_context_class
+from graphql_jit.document_cache import DocumentCache
+from graphql_jit.strawberry import CachedDocuments, execution_context_class
 from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
 from schema.extensions import MaskUnexpectedErrors
@@ -38,7 +39,9 @@ def _has_fields(cls: type) -> bool:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    documents = DocumentCache(max_entries=1000)
     extensions: list[Any] = [
+        lambda: CachedDocuments(documents),
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxTokensLimiter(max_token_count=settings.max_tokens),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
