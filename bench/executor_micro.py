@@ -22,7 +22,7 @@ import gc
 import statistics
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import DocumentNode, ExecutionResult, execute, parse, validate
@@ -45,7 +45,7 @@ class InMemorySummaries(SummaryByView):
     """`SummaryByView` answering its batch from memory (one batch per request)."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[SummaryRow | None]:
-        rows: dict[int, SummaryRow] = self.context.rows
+        rows: dict[int, SummaryRow] = cast(Any, self.context).rows
         return [rows.get(key) for key in keys]
 
 
@@ -151,7 +151,7 @@ class Runner:
             self.document,
             context_value=MicroContext(self.data),
             middleware=MiddlewareManager(),
-            is_awaitable=optimized_is_awaitable,
+            is_awaitable=cast(Any, optimized_is_awaitable),
             executor_class=self.executor_class,
             operation_extensions=None,
         )

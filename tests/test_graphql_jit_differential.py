@@ -18,7 +18,7 @@ import gc
 import logging
 from collections.abc import Awaitable, Iterator
 from types import SimpleNamespace
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any, NewType, cast
 
 import pytest
 import strawberry
@@ -155,7 +155,7 @@ class Query:
     strict_stats_list: list[Stats]
 
     @strawberry.field
-    def things(self) -> list[Thing]:  # type: ignore[valid-type]
+    def things(self) -> list[Thing]:
         return [*ALL_LEAVES[:3], TREE, *ALL_LEAVES[3:5]]
 
     @strawberry.field
@@ -233,7 +233,7 @@ class ExplodingStats:
 
 
 GOOD_STATS = _stats()
-BAD_STATS = [
+BAD_STATS: list[Any] = [
     _stats(count=2**40),  # Int out of range
     _stats(count=None),  # null in non-null
     _stats(count="12"),  # string coerced by Int
@@ -260,7 +260,7 @@ BAD_STATS = [
     ExplodingStats(),
     SimpleNamespace(count=5),
 ]
-ALL_STATS = [GOOD_STATS, *BAD_STATS]
+ALL_STATS: list[Any] = [GOOD_STATS, *BAD_STATS]
 
 
 def _leaf(index: int, **overrides: Any) -> Leaf:
@@ -299,7 +299,7 @@ TREE = Branch(
     name="tree",
     leaves=ALL_LEAVES[:8],
     strict_leaves=[*ALL_LEAVES[:3], None],  # type: ignore[list-item]
-    loose_leaves=[ALL_LEAVES[0], None, ALL_LEAVES[3], SimpleNamespace(name="ns")],
+    loose_leaves=[ALL_LEAVES[0], None, ALL_LEAVES[3], cast(Any, SimpleNamespace(name="ns"))],
     stats_list=ALL_STATS[:10],
     parent=PARENT,
 )
@@ -449,7 +449,7 @@ def execute_both(
             root_value=ROOT,
             variable_values=variables,
             middleware=MiddlewareManager(),
-            is_awaitable=optimized_is_awaitable,
+            is_awaitable=cast(Any, optimized_is_awaitable),
             executor_class=executor_class,
             operation_extensions=None,
         )
@@ -468,7 +468,7 @@ def settle(loop: asyncio.AbstractEventLoop) -> None:
 
 
 EXAMPLES = 2200
-VALID = []
+VALID: list[str] = []
 
 
 @settings(

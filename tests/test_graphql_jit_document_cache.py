@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import strawberry
@@ -15,7 +16,7 @@ from graphql_jit.document_cache import DocumentCache, DocumentLimits, Variable, 
 from graphql_jit.strawberry import CachedDocuments, strawberry_executor_class
 from tests.test_graphql_jit_differential import HAND_WRITTEN, ROOT, Query, formatted_result
 
-LIMITS = [
+LIMITS: list[Any] = [
     QueryDepthLimiter(max_depth=4),
     MaxTokensLimiter(max_token_count=120),
     MaxAliasesLimiter(max_alias_count=3),
