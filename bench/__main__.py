@@ -10,8 +10,9 @@ Environment:
     BENCH_DATABASE_URL  a database of your own (default: embedded, .data/bench-postgres)
     BENCH_EXECUTORS     e.g. "compiled,stock" (default: both when the compiled
                         executor exists, the first is the primary)
-    BENCH_PROFILE       1: sample the server with py-spy during the dashboard
-                        (collapsed stacks in .data/bench-profiles/<scale>-dashboard.stacks)
+    BENCH_PROFILE       1: sample the server with py-spy during the primary executor's
+                        dashboard, group and mobile_list (collapsed stacks in
+                        .data/bench-profiles/<scale>-<scenario>.stacks)
     WORKERS             server processes (default: the number of CPUs)
 
 Steps: load (or reuse) the dataset; for each executor, start the real server
@@ -208,8 +209,8 @@ def run_executor(
         for name in ("dashboard", "group", "mobile_list"):
             progress(f"  scenario {name} ({executor})")
             stacks = None
-            if name == "dashboard" and full and config.profile:
-                stacks = ROOT / ".data" / "bench-profiles" / f"{config.scale}-dashboard.stacks"
+            if full and config.profile:
+                stacks = ROOT / ".data" / "bench-profiles" / f"{config.scale}-{name}.stacks"
             run = run_scenario(
                 server,
                 config,

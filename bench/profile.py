@@ -2,8 +2,8 @@
 
 `BENCH_PROFILE=1` samples every server process (py-spy `--subprocesses`,
 100 Hz, `--nonblocking` so the workers are never paused) while the primary
-executor's dashboard runs, keeps the collapsed stacks in
-`.data/bench-profiles/<scale>-dashboard.stacks` (flamegraph.pl or speedscope read
+executor's dashboard, group and mobile list run, keeps the collapsed stacks in
+`.data/bench-profiles/<scale>-<scenario>.stacks` (flamegraph.pl or speedscope read
 them) and puts the heaviest frames in the results: self time (the frame was
 on top of the stack) and, for the project's own code, inclusive time, as shares of the
 samples.
