@@ -34,6 +34,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from config import ConfigError, Settings
 from db.embedded import dsn_for_database, embedded_postgres
@@ -110,10 +111,14 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics_endpoint),
         Mount(STATIC_PATH, graphiql_assets(), name="graphiql-assets"),
     ]
-    # Outermost first: request id and log line, security headers, CORS,
-    # compression of large answers, then the body limit nearest the app.
+    # Outermost first: request id and log line (it sees the proxy's own
+    # address), the client address from a trusted proxy's X-Forwarded-For,
+    # security headers, CORS, compression of large answers, then the body
+    # limit nearest the app.
+    trusted = settings.trusted_proxies
     middleware = [
-        Middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies),
+        Middleware(RequestContextMiddleware, trusted_proxies=trusted),
+        Middleware(ProxyHeadersMiddleware, trusted_hosts="*" if "*" in trusted else list(trusted)),
         Middleware(SecurityHeadersMiddleware),
         *cors_middleware(settings.cors_origins),
         Middleware(GZipMiddleware, minimum_size=1024),
@@ -205,6 +210,8 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
             log_config=None,
             timeout_graceful_shutdown=20,
             access_log=False,
+            # X-Forwarded-For is read by the app's own middleware (TRUSTED_PROXIES).
+            proxy_headers=False,
         )
     return 0
 
