@@ -228,6 +228,35 @@ async def test_request_id_is_echoed_from_a_trusted_proxy_only(settings: Settings
     assert re.fullmatch(r"[0-9a-f]{16}", untrusted.headers["x-request-id"])
 
 
+def test_a_trusted_proxy_gives_the_client_address_and_request_id_under_uvicorn(
+    database_url: str, tmp_path: Path
+) -> None:
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "from-the-proxy-1"}
+    with live_server(database_url, tmp_path / "trusted.log") as server:  # 127.0.0.1 trusted
+        trusted = httpx.post(server.url + "/graphql", json={"query": FAMILIES}, headers=forwarded)
+        trusted_log = server.log()
+    with live_server(
+        database_url, tmp_path / "untrusted.log", TRUSTED_PROXIES="10.0.0.0/8"
+    ) as server:
+        untrusted = httpx.post(server.url + "/graphql", json={"query": FAMILIES}, headers=forwarded)
+        untrusted_log = server.log()
+
+    def request_lines(log: str) -> list[dict[str, Any]]:
+        lines = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("msg") == "request"]
+
+    assert trusted.headers["x-request-id"] == "from-the-proxy-1"
+    [line] = request_lines(trusted_log)
+    assert (line["client"], line["request_id"], line["operation"]) == (
+        "203.0.113.9",
+        "from-the-proxy-1",
+        "Families",
+    )
+    assert untrusted.headers["x-request-id"] != "from-the-proxy-1"
+    [line] = request_lines(untrusted_log)
+    assert line["client"] == "127.0.0.1"
+
+
 async def test_the_request_log_line_has_request_id_operation_name_and_duration(
     client: GraphQLClient, caplog: pytest.LogCaptureFixture
 ) -> None:

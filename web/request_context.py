@@ -88,6 +88,8 @@ class RequestContextMiddleware:
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         "sql_statements": stats.count,
+                        # After X-Forwarded-For from a trusted proxy was applied.
+                        "client": (scope.get("client") or ("",))[0],
                         "operation": scope.get("state", {}).get("operation_name")
                         if isinstance(scope.get("state"), dict)
                         else None,
