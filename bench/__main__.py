@@ -221,6 +221,13 @@ def run_executor(
                 run[name]["profile"] = profile.summarize(stacks)
             results[f"{name}@{executor}"] = run[name]
         if full:
+            progress(f"  scenario signin ({executor}): sign-in alone")
+            run = run_scenario(
+                server,
+                config,
+                [scenarios.workload("signin", dataset, token, config.signin_concurrency)],
+            )
+            results[f"signin@{executor}"] = run["signin"]
             progress(f"  scenario signin_storm ({executor}): sign-in beside the dashboard")
             run = run_scenario(
                 server,

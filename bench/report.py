@@ -66,6 +66,9 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
             dashboard.get("server_p50_ms"), floor.get("single_client_p50_ms")
         ),
         "signin_share_of_limit": _ratio(signin.get("rps"), argon2.get("limit_per_second")),
+        "signin_alone_share_of_limit": _ratio(
+            run("signin").get("rps"), argon2.get("limit_per_second")
+        ),
         "storm_p99_vs_alone": _ratio(storm_dashboard.get("p99_ms"), dashboard.get("p99_ms")),
         "micro_ratio": round(micro["ratio"], 2) if micro.get("ratio") else None,
     }
