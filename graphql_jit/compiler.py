@@ -328,10 +328,10 @@ class OperationPlan:
         "field_resolver",
         "fragments",
         "hide_suggestions",
-        "info_free",
         "reader_factory",
         "root",
         "schema",
+        "type_check",
     )
 
     def __init__(
@@ -341,9 +341,11 @@ class OperationPlan:
         field_resolver: Any,
         reader_factory: AttributeReaderFactory,
         coercers: LeafCoercers,
-        info_free: Callable[[Callable[..., Any]], bool] = lambda _function: False,
+        type_check: Callable[[Callable[..., Any]], Callable[[Any, Any], Any] | None] = (
+            lambda _function: None
+        ),
     ) -> None:
-        self.info_free = info_free
+        self.type_check = type_check
         self.schema = schema
         self.fragments = fragments
         self.field_resolver = field_resolver
@@ -431,8 +433,8 @@ class OperationPlan:
     def _set_object_type(self, field: FieldPlan, object_type: GraphQLObjectType) -> None:
         field.object_type = object_type
         is_type_of = object_type.is_type_of
-        if is_type_of is not None and self.info_free(is_type_of):
-            field.type_check = is_type_of
+        if is_type_of is not None:
+            field.type_check = self.type_check(is_type_of)
 
     def child_plan(self, type_: GraphQLObjectType, details: FieldDetailsList) -> ObjectPlan | None:
         """The plan of a sub-selection of this plan's own fields (memoised)."""

@@ -134,11 +134,11 @@ class CompiledExecutionMixin:
         if self.is_awaitable in self.known_awaitable_predicates:
             self._plain_types = self.plan_cache.plain_types
 
-    def is_type_of_info_free(self, is_type_of: Callable[..., Any]) -> bool:
-        """Whether an ``is_type_of`` function ignores its ``info`` argument, so
-        that it can be called without building one. Integrations answer for
-        the functions they generate; the base answer is no."""
-        return False
+    def is_type_of_check(self, is_type_of: Callable[..., Any]) -> Callable[[Any, Any], Any] | None:
+        """A function that answers as ``is_type_of(value, info)`` without ``info``,
+        if there is one: then no ``info`` is built to check a planned object.
+        Integrations answer for the functions they generate; the base has none."""
+        return None
 
     if TYPE_CHECKING:  # provided by graphql-core's Executor
         schema: Any
@@ -255,7 +255,7 @@ class CompiledExecutionMixin:
                 self.field_resolver,
                 self.attribute_reader,
                 cache.coercers,
-                self.is_type_of_info_free,
+                self.is_type_of_check,
             )
             plan.hide_suggestions = self.hide_suggestions
             cache.put(operation, plan)

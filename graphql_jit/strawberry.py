@@ -42,12 +42,14 @@ class StrawberryCompiledExecutor(CompiledExecutionMixin, StrawberryGraphQLCoreEx
         optimized_is_awaitable,
     )
 
-    def is_type_of_info_free(self, is_type_of: Callable[..., Any]) -> bool:
-        # Strawberry's own ``is_type_of`` (types implementing interfaces) checks
-        # the value's class or its ``strawberry.cast`` and ignores ``info``.
-        return getattr(is_type_of, "__module__", None) == _CONVERTER_MODULE and getattr(
+    def is_type_of_check(self, is_type_of: Callable[..., Any]) -> Callable[[Any, Any], Any] | None:
+        # Strawberry's own ``is_type_of`` (types implementing interfaces) ignores
+        # ``info``: it reads the value's ``strawberry.cast`` and checks its class.
+        if getattr(is_type_of, "__module__", None) == _CONVERTER_MODULE and getattr(
             is_type_of, "__qualname__", ""
-        ).endswith("_get_is_type_of.<locals>.is_type_of")
+        ).endswith("_get_is_type_of.<locals>.is_type_of"):
+            return is_type_of
+        return None
 
     def attribute_reader(
         self, field_name: str, field_def: GraphQLField
