@@ -9,9 +9,21 @@
 * ``DocumentCache``: parsed and validated documents by the hash of their text,
   with an analysis (tokens, aliases, depth, cost inputs) from which per-request
   limits are checked without walking the document again.
+
+Strawberry: ``graphql_jit.strawberry`` (``execution_context_class("compiled")``
+and the ``CachedDocuments`` extension). Differential testing:
+``graphql_jit.testing`` (a query generator and result comparison).
 """
 
 from graphql_jit.compiler import OperationPlan
+from graphql_jit.document_cache import (
+    CachedDocument,
+    DocumentAnalysis,
+    DocumentCache,
+    DocumentLimits,
+    FieldUsage,
+    check_limits,
+)
 from graphql_jit.executor import (
     CompiledExecutionMixin,
     CompiledExecutor,
@@ -20,9 +32,15 @@ from graphql_jit.executor import (
 )
 
 __all__ = [
+    "CachedDocument",
     "CompiledExecutionMixin",
     "CompiledExecutor",
+    "DocumentAnalysis",
+    "DocumentCache",
+    "DocumentLimits",
+    "FieldUsage",
     "OperationPlan",
     "PlanCache",
+    "check_limits",
     "compiled_executor_class",
 ]

@@ -7,22 +7,44 @@ the class that ``graphql.execute`` and Strawberry use) and overrides two hooks:
 * ``execute_root_grouped_field_set``: a query's (or subscription event's) root
   fields run from the operation's plan.
 * ``collect_and_execute_subfields``: an object completed by the stock
-  algorithm (a field with a resolver of its own, an abstract type once its
-  runtime type is known, a mutation's payload) runs from the plan of its
-  sub-selection when that selection is static.
+  algorithm (an abstract type once its runtime type is known, a mutation's
+  payload, anything below a selection set that is not static) runs from the
+  plan of its sub-selection when that selection is static.
 
-Everything else is graphql-core's own code, called with the same arguments:
-``execute_field`` for fields with resolvers, ``complete_value`` for any value a
-fast path does not recognise, ``handle_field_error`` for every error. The
-departures from the stock algorithm, all invisible in the result:
+A planned selection set is a generated function (``compiler.generate``): the
+stock ``execute_fields`` unrolled for its fields. Everything unusual goes to
+graphql-core's own code, called with the same arguments: ``complete_value``
+for any value a fast path does not recognise, ``complete_list_item_value`` for
+list items that are not plain objects, ``handle_field_error`` for every error,
+``gather_with_cancel`` for awaitables, in the same order and with the same
+nesting as the stock executor (so concurrent resolvers are scheduled alike).
 
-* no ``GraphQLResolveInfo`` and no ``Path`` is built for a planned field unless
-  it is needed (an error, a value handed back to the stock completion);
-* a planned field's value is read directly (the plan checked at build time that
-  its resolver is a plain attribute read, see ``attribute_reader``);
-* with graphql-core's default resolver, a value that turns out to be callable
-  is handed back to ``execute_field``, which reads the attribute a second time
-  and calls it (the stock resolver would have called it the first time).
+Where it departs from the stock algorithm, and why the result cannot differ:
+
+* No ``GraphQLResolveInfo`` and no ``Path`` is built for a planned field unless
+  it is needed (an error, a resolver call, a value handed back to the stock
+  completion): positions travel as plain ``(prev, key, typename)`` tuples and
+  become ``Path``s (which compare by value) only then.
+* A field whose resolver is a plain attribute read (checked when the plan is
+  built, ``attribute_reader``) is read directly. With graphql-core's default
+  resolver, a value that turns out to be callable is handed back to
+  ``execute_field``, which reads the attribute a second time and calls it.
+* A field with a resolver of its own is called as ``execute_field`` calls it
+  (``info``, coerced arguments, same awaitable handling) but from what the
+  plan knows: its definition, its nodes, and its coerced arguments when they
+  are literals of immutable values (coercion is a pure function of the
+  literal, so it is done once per plan).
+* Leaf values of the exact Python type a built-in scalar returns unchanged
+  are taken as they are (``compiler`` has the checks); enum members are
+  memoised by identity; other values go to ``coerce_output_value``.
+* ``is_awaitable`` is asked once per value, as in the stock executor, except
+  for objects of a class already seen to be plain (``_learn_plain``), for
+  which graphql-core's and Strawberry's predicates can only answer False.
+* An ``is_type_of`` that does not read ``info`` (``is_type_of_check``) is
+  called without building one; when it does not answer True, the stock
+  ``complete_object_value`` logic runs with ``info``.
+* Middleware (``MiddlewareManager`` with middlewares) wraps every resolver,
+  so no field is a plain read: such executions run entirely stock.
 
 Plans are kept per operation node, for as long as that node lives (in practice
 as long as the document cache keeps the document).
