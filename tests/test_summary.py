@@ -411,3 +411,37 @@ async def test_dashboard_statement_count_does_not_grow_with_groups_sites_or_prod
     # The viewer, the fleet summary, the group list, one batch for every
     # group's summary (names of families and sites come with the summaries).
     assert counts == [4, 4]
+
+
+async def test_a_stale_contract_day_is_refreshed_after_an_exact_answer(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    import asyncio
+
+    user = await create_user(db, acme, role="ADMIN")
+    await db.execute(
+        """
+        truncate fleet_cells, fleet_site_totals, fleet_family_totals;
+        update fleet_rollup_dates set as_of = as_of - 3;
+        do $$ begin
+            execute fleet_deltas_sql(fleet_product_delta_sql(
+                'select 1 as sign, x.* from products x'));
+        end $$;
+        """
+    )
+    facts = await product_facts(db, acme.organization_id)
+    body = await client.execute(
+        "{ summary { contracts { active endingWithin30Days endingWithin90Days expired } } }",
+        token=user.token,
+    )
+    assert (
+        body["data"]["summary"]["contracts"]
+        == expected_summary(facts, dt.date.today())["contracts"]
+    )
+    # The answer scheduled the refresh in the background: wait for it.
+    running = client.state["resources"].get("contract_refresh", {})
+    await asyncio.gather(*running.values())
+    as_of = await db.fetchval(
+        "select as_of from fleet_rollup_dates where organization_id = $1", acme.organization_id
+    )
+    assert as_of == await db.fetchval("select (now() at time zone 'UTC')::date")
