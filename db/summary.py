@@ -36,8 +36,8 @@ skips both, to measure or check the computation itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -70,20 +70,18 @@ COUNTERS = (
 )
 
 
-@dataclass(frozen=True)
-class FamilyCount:
+class FamilyCount(NamedTuple):
     family_id: int
     name: str
-    count: int
+    product_count: int
 
 
-@dataclass(frozen=True)
-class SiteCount:
+class SiteCount(NamedTuple):
     site_id: int
     name: str
     city: str | None
     country: str
-    count: int
+    product_count: int
 
 
 @dataclass(frozen=True)
@@ -112,10 +110,19 @@ class SummaryRow:
     site_count: int
     # Largest first (the family's name comes along: no second query).
     by_family: tuple[FamilyCount, ...]
-    # Largest first, at most MAX_TOP_SITES, with what a Site shows.
-    by_site: tuple[SiteCount, ...]
     # True when the roll-ups' contract day is behind the tenant's today.
     stale_contracts: bool
+    # The top sites as stored (parallel lists, largest first); built into
+    # SiteCount tuples only as far as a caller asks (`top_sites`).
+    site_columns: tuple[Sequence[Any], ...] = ((), (), (), (), ())
+
+    def top_sites(self, n: int) -> list[SiteCount]:
+        return list(map(SiteCount, *(column[:n] for column in self.site_columns)))
+
+    @property
+    def by_site(self) -> list[SiteCount]:
+        """Largest first, at most MAX_TOP_SITES (or the `top_sites` asked for)."""
+        return self.top_sites(MAX_TOP_SITES)
 
 
 def _columns(prefix: str) -> str:
@@ -413,28 +420,23 @@ select view_key, to_jsonb(c)::text, coalesce((select day.as_of <> day.today from
 """
 
 
-def _row(record: Mapping[str, Any]) -> SummaryRow:
+def _row(record: Mapping[str, Any], top_sites: int) -> SummaryRow:
     return SummaryRow(
         **{c: record[c] for c in COUNTERS},
         site_count=record["site_count"],
         by_family=tuple(
-            FamilyCount(*f)
-            for f in zip(
-                record["family_ids"], record["family_names"], record["family_counts"], strict=True
-            )
-        ),
-        by_site=tuple(
-            SiteCount(*s)
-            for s in zip(
-                record["site_ids"],
-                record["site_names"],
-                record["site_cities"],
-                record["site_countries"],
-                record["site_counts"],
-                strict=True,
+            map(
+                FamilyCount,
+                record["family_ids"],
+                record["family_names"],
+                record["family_counts"],
             )
         ),
         stale_contracts=record["stale_contracts"],
+        site_columns=tuple(
+            record[column][:top_sites]
+            for column in ("site_ids", "site_names", "site_cities", "site_countries", "site_counts")
+        ),
     )
 
 
@@ -467,11 +469,10 @@ async def fetch_summaries(
     size = min(max(top_sites, 0), MAX_TOP_SITES)
     rows: dict[int | None, SummaryRow] = {}
     for record in records:
-        row = _row(
-            {**orjson.loads(record["payload"]), "stale_contracts": record["stale_contracts"]}
-        )
+        payload = orjson.loads(record["payload"])
+        payload["stale_contracts"] = record["stale_contracts"]
         key = None if record["view_key"] == FLEET_VIEW else record["view_key"]
-        rows[key] = replace(row, by_site=row.by_site[:size])
+        rows[key] = _row(payload, size)
     return rows
 
 

@@ -346,7 +346,7 @@ class Summary:
                     name=f.name,
                     pk=f.family_id,
                 ),
-                count=f.count,
+                count=f.product_count,
             )
             for f in self.row.by_family
         ]
@@ -359,9 +359,9 @@ class Summary:
                 site=Site.from_row(
                     {"id": s.site_id, "name": s.name, "city": s.city, "country": s.country}
                 ),
-                count=s.count,
+                count=s.product_count,
             )
-            for s in self.row.by_site[:size]
+            for s in self.row.top_sites(size)
         ]
 
 
