@@ -254,11 +254,29 @@ async def postgres_version(database_url: str) -> str:
 
 
 def executor_micro() -> dict[str, Any] | None:
-    try:
-        from bench import executor_micro as micro
-    except ImportError:
+    """bench/executor_micro.py (issue 8's), in its own process: its result, or its error."""
+    if not (ROOT / "bench" / "executor_micro.py").exists():
         return None
-    measured: dict[str, Any] = micro.main(["--repeat", "30"])
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, orjson; from bench import executor_micro as m; "
+            "r = m.main(['--repeat', '30']); sys.stdout.write('\\n' + orjson.dumps(r).decode())",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        timeout=600,
+    )
+    lines = finished.stdout.decode(errors="replace").strip().splitlines()
+    if finished.returncode != 0 or not lines:
+        error = finished.stderr.decode(errors="replace").strip().splitlines()
+        progress(f"    executor micro failed: {error[-1] if error else finished.returncode}")
+        return {"error": error[-1] if error else f"exit {finished.returncode}"}
+    for line in lines[:-1]:
+        progress(f"    {line}")
+    measured: dict[str, Any] = orjson.loads(lines[-1])
     return measured
 
 

@@ -57,7 +57,7 @@ def summary_answer(row: Any) -> dict[str, Any]:
         "byFamily": [
             {
                 "family": {"id": encode_id("ProductFamily", f.family_id), "name": f.name},
-                "count": f.count,
+                "count": f.product_count,
             }
             for f in row.by_family
         ],
@@ -69,7 +69,7 @@ def summary_answer(row: Any) -> dict[str, Any]:
                     "city": site.city,
                     "country": site.country,
                 },
-                "count": site.count,
+                "count": site.product_count,
             }
             for site in row.by_site[:TOP_SITES]
         ],

@@ -161,7 +161,9 @@ def table(results: dict[str, Any]) -> str:
             f"| {argon2['cores']} cores, {_fmt(argon2['hash_cpu_ms'])} ms CPU per check |"
         )
     micro = results.get("executor_micro")
-    if micro:
+    if micro and "error" in micro:
+        lines.append(f"| executor micro | - | - | - | failed: {micro['error']} |")
+    elif micro:
         lines.append(
             f"| executor micro (dashboard document, in memory) | - | stock "
             f"{_fmt(micro['stock_ms'], 2)} / compiled {_fmt(micro['compiled_ms'], 2)} | - "
