@@ -97,12 +97,19 @@ async def fetch_group_sites(
 
 
 async def lock_owner_and_count_groups(conn: Conn, scope: ViewerScope) -> int:
-    """Lock the owner's row (so that concurrent creations queue) and count their groups."""
+    """Lock the owner's row (so that concurrent creations queue) and count their groups.
+
+    Two statements on purpose: the count must see the groups committed by
+    whoever held the lock before, which a snapshot taken before waiting for
+    the lock would miss.
+    """
+    await conn.execute(
+        "select 1 from users where id = $2 and organization_id = $1 for update",
+        scope.organization_id,
+        scope.user_id,
+    )
     count: int = await conn.fetchval(
-        """
-        with owner as (select id from users where id = $2 and organization_id = $1 for update)
-        select count(*) from custom_groups g, owner where g.owner_id = owner.id
-        """,
+        "select count(*) from custom_groups g where g.owner_id = $2 and g.organization_id = $1",
         scope.organization_id,
         scope.user_id,
     )

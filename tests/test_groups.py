@@ -387,3 +387,46 @@ async def test_an_organization_always_keeps_an_admin(
         "select role from users where organization_id = $1", acme.organization_id
     )
     assert sorted(r["role"] for r in roles) == ["ADMIN", "MEMBER"]
+
+
+async def test_concurrent_creations_never_pass_the_group_limit(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    import asyncio
+
+    user = await create_user(db, acme)
+    await db.execute(
+        "insert into custom_groups (organization_id, owner_id, name) "
+        "select $1, $2, 'G' || n from generate_series(1, 97) n",
+        acme.organization_id,
+        user.pk,
+    )
+    results = await asyncio.gather(*(create(client, user, name=f"Race {i}") for i in range(6)))
+    created = [r for r in results if r["customGroup"] is not None]
+    refused = [r for r in results if r["userErrors"]]
+    assert len(created) == 3 and len(refused) == 3
+    assert all(r["userErrors"][0]["code"] == "LIMIT_EXCEEDED" for r in refused)
+    assert (
+        await db.fetchval("select count(*) from custom_groups where owner_id = $1", user.pk) == 100
+    )
+
+
+async def test_concurrent_demotions_keep_one_admin(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    import asyncio
+
+    first = await create_user(db, acme, role="ADMIN")
+    second = await create_user(db, acme, role="ADMIN")
+    # Each demotes themselves at the same time: only one may succeed.
+    results = await asyncio.gather(
+        client.execute(ROLE, {"user": first.id, "role": "MEMBER"}, token=first.token),
+        client.execute(ROLE, {"user": second.id, "role": "MEMBER"}, token=second.token),
+    )
+    payloads = [r["data"]["setMemberRole"] for r in results]
+    assert sorted(bool(p["userErrors"]) for p in payloads) == [False, True]
+    admins = await db.fetchval(
+        "select count(*) from users where organization_id = $1 and role = 'ADMIN'",
+        acme.organization_id,
+    )
+    assert admins == 1
