@@ -379,6 +379,8 @@ class OperationPlan:
         field_def: GraphQLField,
     ) -> FieldPlan:
         field = FieldPlan(parent_type, key, details, field_def)
+        if field.resolve is None:
+            field.resolve = self.field_resolver  # what ``execute_field`` calls
         if field_def is TypeNameMetaFieldDef:
             field.kind = TYPENAME
             field.typename = parent_type.name
@@ -404,8 +406,6 @@ class OperationPlan:
                 self._set_object_type(field, inner)
             elif isinstance(named, GraphQLObjectType):
                 self.child_plan(named, details)  # nested lists: for the stock path
-            if field.resolve is None:
-                field.resolve = self.field_resolver
             return field
         field.read, field.check_callable = reader
         if inner is not None:
