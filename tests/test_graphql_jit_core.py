@@ -77,7 +77,7 @@ def _money(value: Any) -> Any:
 
 money = SCHEMA.type_map["Money"]
 assert isinstance(money, GraphQLScalarType)
-money.coerce_output_value = _money  # type: ignore[method-assign]
+money.coerce_output_value = _money
 
 
 async def _is_item(value: Any, _info: Any) -> bool:
