@@ -195,7 +195,7 @@ _PRODUCT_FILTER = f"""
 """
 
 
-def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
+def _criteria_args(criteria: ProductCriteria, extra_groups: Sequence[int]) -> tuple[object, ...]:
     def listed(values: Sequence[object] | None) -> list[object] | None:
         return None if values is None else list(values)
 
@@ -207,9 +207,65 @@ def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
         listed(criteria.code_status),
         criteria.contract_ends_within_days,
         criteria.search_pattern,
-        list(criteria.group_ids),
+        list(extra_groups),
         criteria.listed_in_group,
     )
+
+
+# A group's products read through indexes, in proportion to the group: its
+# listed products by key (those its rule does not match), plus its rule's
+# products by (organization, site, family) or (organization, family, id);
+# the branches are disjoint, so nothing is counted twice. $13 is the keyset position, $14 the
+# group (the viewer's own, or nothing matches). Any further groups of the
+# criteria are checked row by row by _PRODUCT_FILTER ($11).
+_GROUP_PRODUCTS = """
+with grp as materialized (
+    select g.id, f.ids as fams, s.ids as sites
+      from custom_groups g
+      left join lateral (select array_agg(cf.family_id) as ids
+                           from custom_group_families cf where cf.group_id = g.id) f on true
+      left join lateral (select array_agg(cs.site_id) as ids
+                           from custom_group_sites cs where cs.group_id = g.id) s on true
+     where g.id = $14::bigint and g.owner_id = $2 and g.organization_id = $1
+),
+group_products as (
+    select p.* from grp
+      join custom_group_products gp on gp.group_id = grp.id
+      join products p on p.id = gp.product_id
+     where p.organization_id = $1 and ($13::bigint is null or p.id > $13::bigint)
+       -- listed products that the rule matches come from the rule's branch
+       and not ((grp.fams is not null or grp.sites is not null)
+                and (grp.fams is null or p.family_id = any(grp.fams))
+                and (grp.sites is null or p.site_id = any(grp.sites)))
+    union all
+    select p.* from grp cross join lateral (
+        select * from products p
+         where grp.sites is not null and grp.fams is not null
+           and p.organization_id = $1 and p.site_id = any(grp.sites)
+           and p.family_id = any(grp.fams)
+           and ($13::bigint is null or p.id > $13::bigint)
+        offset 0) as p  -- offset 0: keep it a per-group index lookup
+    union all
+    select p.* from grp cross join lateral (
+        select * from products p
+         where grp.fams is not null and grp.sites is null
+           and p.organization_id = $1 and p.family_id = any(grp.fams)
+           and ($13::bigint is null or p.id > $13::bigint)
+        offset 0) as p  -- offset 0: keep it a per-group index lookup
+    union all
+    select p.* from grp cross join lateral (
+        select * from products p
+         where grp.sites is not null and grp.fams is null
+           and p.organization_id = $1 and p.site_id = any(grp.sites)
+           and ($13::bigint is null or p.id > $13::bigint)
+        offset 0) as p  -- offset 0: keep it a per-group index lookup
+)
+"""
+
+
+def _split_groups(criteria: ProductCriteria) -> tuple[int | None, list[int]]:
+    groups = list(criteria.group_ids)
+    return (groups[0], groups[1:]) if groups else (None, [])
 
 
 async def fetch_products_page(
@@ -221,26 +277,52 @@ async def fetch_products_page(
     limit: int,
 ) -> list[asyncpg.Record]:
     """Visible products matching the criteria, ordered by id, after a keyset position."""
+    group, extra_groups = _split_groups(criteria)
+    if group is None:
+        return await conn.fetch(
+            f"""
+            select {PRODUCT_COLUMNS} from products p
+             where {_PRODUCT_FILTER}
+               and ($13::bigint is null or p.id > $13::bigint)
+             order by p.id
+             limit $14
+            """,
+            *_scope_args(scope),
+            *_criteria_args(criteria, extra_groups),
+            after_id,
+            limit,
+        )
     return await conn.fetch(
         f"""
-        select {PRODUCT_COLUMNS} from products p
+        {_GROUP_PRODUCTS}
+        select {PRODUCT_COLUMNS} from group_products p
          where {_PRODUCT_FILTER}
-           and ($13::bigint is null or p.id > $13::bigint)
          order by p.id
-         limit $14
+         limit $15
         """,
         *_scope_args(scope),
-        *_criteria_args(criteria),
+        *_criteria_args(criteria, extra_groups),
         after_id,
+        group,
         limit,
     )
 
 
 async def count_products(conn: Executor, scope: ViewerScope, criteria: ProductCriteria) -> int:
-    count: int = await conn.fetchval(
-        f"select count(*) from products p where {_PRODUCT_FILTER}",
+    group, extra_groups = _split_groups(criteria)
+    if group is None:
+        count: int = await conn.fetchval(
+            f"select count(*) from products p where {_PRODUCT_FILTER}",
+            *_scope_args(scope),
+            *_criteria_args(criteria, extra_groups),
+        )
+        return count
+    count = await conn.fetchval(
+        f"{_GROUP_PRODUCTS} select count(*) from group_products p where {_PRODUCT_FILTER}",
         *_scope_args(scope),
-        *_criteria_args(criteria),
+        *_criteria_args(criteria, extra_groups),
+        None,
+        group,
     )
     return count
 

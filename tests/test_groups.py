@@ -430,3 +430,40 @@ async def test_concurrent_demotions_keep_one_admin(
         acme.organization_id,
     )
     assert admins == 1
+
+
+async def test_a_group_list_narrowed_by_another_group_is_their_intersection(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    user = await create_user(db, acme)
+    by_family = (
+        await create(
+            client,
+            user,
+            name="Family 1",
+            familyIds=[family_gid(1)],
+            productIds=[acme.product_gid(2)],
+        )
+    )["customGroup"]["id"]
+    by_site = (await create(client, user, name="Site 0", siteIds=[acme.site_gid(0)]))[
+        "customGroup"
+    ]["id"]
+    rows = await db.fetch(
+        "select id, site_id, family_id from products where organization_id = $1 order by id",
+        acme.organization_id,
+    )
+    expected = [
+        encode_id("Product", r["id"])
+        for r in rows
+        if (r["family_id"] == 1 or r["id"] == acme.product_ids[2])
+        and r["site_id"] == acme.site_ids[0]
+    ]
+    body = await client.execute(
+        "query($a: ID!, $b: ID!) { node(id: $a) { ... on CustomGroup { "
+        "products(first: 100, filter: {groupId: $b}) { totalCount nodes { id } } } } }",
+        {"a": by_family, "b": by_site},
+        token=user.token,
+    )
+    products = body["data"]["node"]["products"]
+    assert [n["id"] for n in products["nodes"]] == expected
+    assert products["totalCount"] == len(expected) > 0
