@@ -8,7 +8,7 @@ SELECTED_SITES member, the sites listed in `user_sites`. Everything takes a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
@@ -195,7 +195,7 @@ _PRODUCT_FILTER = f"""
 """
 
 
-def _criteria_args(criteria: ProductCriteria, extra_groups: Sequence[int]) -> tuple[object, ...]:
+def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
     def listed(values: Sequence[object] | None) -> list[object] | None:
         return None if values is None else list(values)
 
@@ -207,7 +207,7 @@ def _criteria_args(criteria: ProductCriteria, extra_groups: Sequence[int]) -> tu
         listed(criteria.code_status),
         criteria.contract_ends_within_days,
         criteria.search_pattern,
-        list(extra_groups),
+        list(criteria.group_ids),
         criteria.listed_in_group,
     )
 
@@ -215,9 +215,9 @@ def _criteria_args(criteria: ProductCriteria, extra_groups: Sequence[int]) -> tu
 # A group's products read through indexes, in proportion to the group: its
 # listed products by key (those its rule does not match), plus its rule's
 # products by (organization, site, family) or (organization, family, id);
-# the branches are disjoint, so nothing is counted twice. $13 is the keyset position, $14 the
-# group (the viewer's own, or nothing matches). Any further groups of the
-# criteria are checked row by row by _PRODUCT_FILTER ($11).
+# the branches are disjoint, so nothing is counted twice. $13 is the keyset
+# position, $14 the groups (the viewer's own; others match nothing). Further
+# groups of the criteria are checked row by row by _PRODUCT_FILTER ($11).
 _GROUP_PRODUCTS = """
 with grp as materialized (
     select g.id, f.ids as fams, s.ids as sites
@@ -226,10 +226,10 @@ with grp as materialized (
                            from custom_group_families cf where cf.group_id = g.id) f on true
       left join lateral (select array_agg(cs.site_id) as ids
                            from custom_group_sites cs where cs.group_id = g.id) s on true
-     where g.id = $14::bigint and g.owner_id = $2 and g.organization_id = $1
+     where g.id = any($14::bigint[]) and g.owner_id = $2 and g.organization_id = $1
 ),
 group_products as (
-    select p.* from grp
+    select grp.id as group_id, p.* from grp
       join custom_group_products gp on gp.group_id = grp.id
       join products p on p.id = gp.product_id
      where p.organization_id = $1 and ($13::bigint is null or p.id > $13::bigint)
@@ -238,7 +238,7 @@ group_products as (
                 and (grp.fams is null or p.family_id = any(grp.fams))
                 and (grp.sites is null or p.site_id = any(grp.sites)))
     union all
-    select p.* from grp cross join lateral (
+    select grp.id as group_id, p.* from grp cross join lateral (
         select * from products p
          where grp.sites is not null and grp.fams is not null
            and p.organization_id = $1 and p.site_id = any(grp.sites)
@@ -246,14 +246,14 @@ group_products as (
            and ($13::bigint is null or p.id > $13::bigint)
         offset 0) as p  -- offset 0: keep it a per-group index lookup
     union all
-    select p.* from grp cross join lateral (
+    select grp.id as group_id, p.* from grp cross join lateral (
         select * from products p
          where grp.fams is not null and grp.sites is null
            and p.organization_id = $1 and p.family_id = any(grp.fams)
            and ($13::bigint is null or p.id > $13::bigint)
         offset 0) as p  -- offset 0: keep it a per-group index lookup
     union all
-    select p.* from grp cross join lateral (
+    select grp.id as group_id, p.* from grp cross join lateral (
         select * from products p
          where grp.sites is not null and grp.fams is null
            and p.organization_id = $1 and p.site_id = any(grp.sites)
@@ -263,9 +263,26 @@ group_products as (
 """
 
 
-def _split_groups(criteria: ProductCriteria) -> tuple[int | None, list[int]]:
+# Only the listed products of groups ($14, the viewer's own).
+_LISTED_PRODUCTS = """
+with grp as materialized (
+    select g.id from custom_groups g
+     where g.id = any($14::bigint[]) and g.owner_id = $2 and g.organization_id = $1
+),
+group_products as (
+    select grp.id as group_id, p.* from grp
+      join custom_group_products gp on gp.group_id = grp.id
+      join products p on p.id = gp.product_id
+     where p.organization_id = $1 and ($13::bigint is null or p.id > $13::bigint)
+)
+"""
+
+
+def _split_groups(criteria: ProductCriteria) -> tuple[int | None, ProductCriteria]:
     groups = list(criteria.group_ids)
-    return (groups[0], groups[1:]) if groups else (None, [])
+    if not groups:
+        return None, criteria
+    return groups[0], replace(criteria, group_ids=tuple(groups[1:]))
 
 
 async def fetch_products_page(
@@ -277,54 +294,98 @@ async def fetch_products_page(
     limit: int,
 ) -> list[asyncpg.Record]:
     """Visible products matching the criteria, ordered by id, after a keyset position."""
-    group, extra_groups = _split_groups(criteria)
-    if group is None:
-        return await conn.fetch(
-            f"""
-            select {PRODUCT_COLUMNS} from products p
-             where {_PRODUCT_FILTER}
-               and ($13::bigint is null or p.id > $13::bigint)
-             order by p.id
-             limit $14
-            """,
-            *_scope_args(scope),
-            *_criteria_args(criteria, extra_groups),
-            after_id,
-            limit,
+    group, rest = _split_groups(criteria)
+    if group is not None:
+        return await fetch_group_products_pages(
+            conn, scope, rest, [group], after_id=after_id, limit=limit
         )
     return await conn.fetch(
         f"""
-        {_GROUP_PRODUCTS}
-        select {PRODUCT_COLUMNS} from group_products p
+        select {PRODUCT_COLUMNS} from products p
          where {_PRODUCT_FILTER}
+           and ($13::bigint is null or p.id > $13::bigint)
          order by p.id
-         limit $15
+         limit $14
         """,
         *_scope_args(scope),
-        *_criteria_args(criteria, extra_groups),
+        *_criteria_args(criteria),
         after_id,
-        group,
         limit,
     )
 
 
 async def count_products(conn: Executor, scope: ViewerScope, criteria: ProductCriteria) -> int:
-    group, extra_groups = _split_groups(criteria)
-    if group is None:
-        count: int = await conn.fetchval(
-            f"select count(*) from products p where {_PRODUCT_FILTER}",
-            *_scope_args(scope),
-            *_criteria_args(criteria, extra_groups),
-        )
-        return count
-    count = await conn.fetchval(
-        f"{_GROUP_PRODUCTS} select count(*) from group_products p where {_PRODUCT_FILTER}",
+    group, rest = _split_groups(criteria)
+    if group is not None:
+        counts = await count_group_products(conn, scope, rest, [group])
+        return counts.get(group, 0)
+    count: int = await conn.fetchval(
+        f"select count(*) from products p where {_PRODUCT_FILTER}",
         *_scope_args(scope),
-        *_criteria_args(criteria, extra_groups),
-        None,
-        group,
+        *_criteria_args(criteria),
     )
     return count
+
+
+async def fetch_group_products_pages(
+    conn: Executor,
+    scope: ViewerScope,
+    criteria: ProductCriteria,
+    group_ids: Sequence[int],
+    *,
+    after_id: int | None,
+    limit: int,
+    listed_only: bool = False,
+) -> list[asyncpg.Record]:
+    """One page of products (or listed products) for each group, in one statement.
+
+    Rows carry `group_id`, ordered by group then product id; at most `limit`
+    per group. The criteria narrow every group alike (their own group_ids
+    must hold too).
+    """
+    source = _LISTED_PRODUCTS if listed_only else _GROUP_PRODUCTS
+    return await conn.fetch(
+        f"""
+        {source}
+        select * from (
+            select p.group_id, {PRODUCT_COLUMNS},
+                   row_number() over (partition by p.group_id order by p.id) as rank
+              from group_products p
+             where {_PRODUCT_FILTER}
+        ) as ranked
+         where rank <= $15
+         order by group_id, id
+        """,
+        *_scope_args(scope),
+        *_criteria_args(criteria),
+        after_id,
+        list(group_ids),
+        limit,
+    )
+
+
+async def count_group_products(
+    conn: Executor,
+    scope: ViewerScope,
+    criteria: ProductCriteria,
+    group_ids: Sequence[int],
+    *,
+    listed_only: bool = False,
+) -> dict[int, int]:
+    source = _LISTED_PRODUCTS if listed_only else _GROUP_PRODUCTS
+    rows = await conn.fetch(
+        f"""
+        {source}
+        select p.group_id, count(*) as n from group_products p
+         where {_PRODUCT_FILTER}
+         group by p.group_id
+        """,
+        *_scope_args(scope),
+        *_criteria_args(criteria),
+        None,
+        list(group_ids),
+    )
+    return {row["group_id"]: row["n"] for row in rows}
 
 
 async def fetch_products_by_ids(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -21,7 +22,13 @@ from db.fleet import (
 )
 from resolvers.context import Context
 from resolvers.errors import bad_input
-from resolvers.fleet_loaders import GroupById
+from resolvers.fleet_loaders import (
+    GroupById,
+    GroupProductsCount,
+    GroupProductsPage,
+    ProductCountByGroup,
+    ProductPageByGroup,
+)
 from resolvers.ids import decode_id_of
 from resolvers.pagination import PageRequest, encode_cursor, page_request
 from resolvers.visibility import fleet_text, group_not_found, viewer_scope
@@ -88,33 +95,31 @@ def _id_cursor(page: PageRequest, context: Context) -> int | None:
     return value
 
 
-async def product_criteria(
-    context: Context,
-    query: ProductQuery | None,
-    *,
-    group_pk: int | None = None,
-    listed_in_group: int | None = None,
-) -> ProductCriteria:
+def _tuple(values: Sequence[Any] | None) -> tuple[Any, ...] | None:
+    return None if values is None else tuple(values)
+
+
+async def product_criteria(context: Context, query: ProductQuery | None) -> ProductCriteria:
+    """Validated, hashable criteria (a loader key); a groupId must be the viewer's."""
     query = query or ProductQuery()
-    group_ids = [group_pk] if group_pk is not None else []
+    group_ids: tuple[int, ...] = ()
     if query.group_id is not None:
         filter_group = decode_id_of(query.group_id, "CustomGroup")
         if filter_group is None or await context.loaders.get(GroupById).load(filter_group) is None:
             raise group_not_found(context)
-        group_ids.append(filter_group)
+        group_ids = (filter_group,)
     days = query.contract_ends_within_days
     if days is not None and not 0 <= days <= MAX_CONTRACT_DAYS:
         raise bad_input(fleet_text(context.language, "days_invalid", max=MAX_CONTRACT_DAYS))
     return ProductCriteria(
-        family_ids=decode_ids(query.family_ids, "ProductFamily"),
-        site_ids=decode_ids(query.site_ids, "Site"),
-        health=list(query.health) if query.health is not None else None,
-        connectivity=list(query.connectivity) if query.connectivity is not None else None,
-        code_status=list(query.code_status) if query.code_status is not None else None,
+        family_ids=_tuple(decode_ids(query.family_ids, "ProductFamily")),
+        site_ids=_tuple(decode_ids(query.site_ids, "Site")),
+        health=_tuple(query.health),
+        connectivity=_tuple(query.connectivity),
+        code_status=_tuple(query.code_status),
         contract_ends_within_days=days,
         search_pattern=like_pattern(context, query.search),
-        group_ids=sorted(set(group_ids)),
-        listed_in_group=listed_in_group,
+        group_ids=group_ids,
     )
 
 
@@ -125,24 +130,42 @@ async def products_page(
     after: str | None,
     *,
     group_pk: int | None = None,
-    listed_in_group: int | None = None,
+    listed_only: bool = False,
 ) -> Page:
+    """Visible products by id; with `group_pk`, that group's (or its listed) products.
+
+    Pages of groups go through loaders, so a list of groups each showing its
+    products runs one statement for all of them.
+    """
     scope = viewer_scope(context)
     page = page_request(first, after)
     after_id = _id_cursor(page, context)
-    criteria = await product_criteria(
-        context, query, group_pk=group_pk, listed_in_group=listed_in_group
-    )
+    criteria = await product_criteria(context, query)
     pool = context.pool
-    rows = (
-        await fetch_products_page(pool, scope, criteria, after_id=after_id, limit=page.first + 1)
-        if page.first > 0
-        else []
-    )
+    rows: list[asyncpg.Record] = []
+    total: Callable[[], Awaitable[int]]
+    if group_pk is not None:
+        if page.first > 0:
+            rows = await context.loaders.get(ProductPageByGroup).load(
+                GroupProductsPage(group_pk, criteria, page.first, after_id, listed_only)
+            )
+        count_key = GroupProductsCount(group_pk, criteria, listed_only)
 
-    async def total() -> int:
-        return await count_products(pool, scope, criteria)
+        async def group_total() -> int:
+            count: int = await context.loaders.get(ProductCountByGroup).load(count_key)
+            return count
 
+        total = group_total
+    else:
+        if page.first > 0:
+            rows = await fetch_products_page(
+                pool, scope, criteria, after_id=after_id, limit=page.first + 1
+            )
+
+        async def fleet_total() -> int:
+            return await count_products(pool, scope, criteria)
+
+        total = fleet_total
     return Page(
         rows=rows[: page.first],
         cursors=[encode_cursor((row["id"],)) for row in rows[: page.first]],

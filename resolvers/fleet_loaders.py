@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
 from db.fleet import (
+    ProductCriteria,
+    count_group_products,
+    fetch_group_products_pages,
     fetch_open_request_counts,
     fetch_products_by_ids,
     fetch_site_product_counts,
@@ -89,3 +93,61 @@ class SummaryByView(Loader[int, SummaryRow | None]):
             [None if k == FLEET else k for k in keys],
         )
         return [rows.get(None if k == FLEET else k) for k in keys]
+
+
+@dataclass(frozen=True)
+class GroupProductsPage:
+    """One page of a group's products (or only its listed ones) under criteria."""
+
+    group_pk: int
+    criteria: ProductCriteria
+    first: int
+    after_id: int | None
+    listed_only: bool
+
+
+class ProductPageByGroup(Loader[GroupProductsPage, list[asyncpg.Record]]):
+    """Pages of many groups (e.g. every group of a list) in one statement per shape."""
+
+    async def batch_load_fn(self, keys: Sequence[GroupProductsPage]) -> list[list[asyncpg.Record]]:
+        scope = viewer_scope(self.context)
+        shapes: dict[tuple[ProductCriteria, int, int | None, bool], list[int]] = defaultdict(list)
+        for key in keys:
+            shapes[(key.criteria, key.first, key.after_id, key.listed_only)].append(key.group_pk)
+        pages: dict[tuple[object, ...], list[asyncpg.Record]] = defaultdict(list)
+        for (criteria, first, after_id, listed_only), groups in shapes.items():
+            rows = await fetch_group_products_pages(
+                self.context.pool,
+                scope,
+                criteria,
+                sorted(set(groups)),
+                after_id=after_id,
+                limit=first + 1,
+                listed_only=listed_only,
+            )
+            for row in rows:
+                pages[(criteria, first, after_id, listed_only, row["group_id"])].append(row)
+        return [pages[(k.criteria, k.first, k.after_id, k.listed_only, k.group_pk)] for k in keys]
+
+
+@dataclass(frozen=True)
+class GroupProductsCount:
+    group_pk: int
+    criteria: ProductCriteria
+    listed_only: bool
+
+
+class ProductCountByGroup(Loader[GroupProductsCount, int]):
+    async def batch_load_fn(self, keys: Sequence[GroupProductsCount]) -> list[int]:
+        scope = viewer_scope(self.context)
+        shapes: dict[tuple[ProductCriteria, bool], list[int]] = defaultdict(list)
+        for key in keys:
+            shapes[(key.criteria, key.listed_only)].append(key.group_pk)
+        counts: dict[tuple[ProductCriteria, bool, int], int] = {}
+        for (criteria, listed_only), groups in shapes.items():
+            found = await count_group_products(
+                self.context.pool, scope, criteria, sorted(set(groups)), listed_only=listed_only
+            )
+            for group, n in found.items():
+                counts[(criteria, listed_only, group)] = n
+        return [counts.get((k.criteria, k.listed_only, k.group_pk), 0) for k in keys]

@@ -407,7 +407,9 @@ class CustomGroup(Node):
     async def listed_products(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Product]:
-        page = await products_page(info.context, None, first, after, listed_in_group=self.pk)
+        page = await products_page(
+            info.context, None, first, after, group_pk=self.pk, listed_only=True
+        )
         return product_connection(page)
 
     @strawberry.field(description="The group's products, optionally narrowed further.")

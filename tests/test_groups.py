@@ -7,9 +7,18 @@ from typing import Any
 import asyncpg
 import pytest
 
+from config import Settings
 from resolvers.ids import decode_id, encode_id
 from tests.conftest import GraphQLClient
-from tests.fleet_data import FleetUser, Tenant, create_tenant, create_user, family_gid
+from tests.fleet_data import (
+    FleetUser,
+    Tenant,
+    create_tenant,
+    create_user,
+    family_gid,
+    one_connection_client,
+    statement_count,
+)
 
 CREATE = """
 mutation($input: CustomGroupInput!) {
@@ -467,3 +476,41 @@ async def test_a_group_list_narrowed_by_another_group_is_their_intersection(
     products = body["data"]["node"]["products"]
     assert [n["id"] for n in products["nodes"]] == expected
     assert products["totalCount"] == len(expected) > 0
+
+
+async def test_group_lists_inside_a_list_of_groups_do_not_add_statements_per_group(
+    settings: Settings,
+    db: asyncpg.Connection,
+    acme: Tenant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    query = """
+    { customGroups(first: 100) { nodes {
+        products(first: 3, filter: {health: [GOOD, WARNING, CRITICAL, UNKNOWN]}) {
+          totalCount nodes { id } }
+        listedProducts(first: 2) { totalCount nodes { id } }
+        families { id } sites { id } } } }
+    """
+    async with one_connection_client(settings) as client:
+        counts = []
+        for groups in (1, 12):
+            user = await create_user(db, acme)
+            for g in range(groups):
+                await create(
+                    client,
+                    user,
+                    name=f"G{g}",
+                    productIds=[acme.product_gid(g), acme.product_gid(g + 1)],
+                    familyIds=[family_gid(1 + g % 3)],
+                    siteIds=[acme.site_gid(g % 3)] if g % 2 else None,
+                )
+            await statement_count(client, caplog, query, user.token)  # warm
+            body, count = await statement_count(client, caplog, query, user.token)
+            nodes = body["data"]["customGroups"]["nodes"]
+            assert len(nodes) == groups and all(
+                n["listedProducts"]["totalCount"] == 2 for n in nodes
+            )
+            counts.append(count)
+    # viewer, groups, a page and a count of products, of listed products,
+    # families, sites: one each however many groups.
+    assert counts == [8, 8]
