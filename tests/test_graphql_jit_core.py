@@ -6,6 +6,8 @@ own ``IncrementalExecutor``."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,6 +148,11 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     event_loop = asyncio.new_event_loop()
     yield event_loop
     event_loop.close()
+    # Collect the coroutines both executors abandoned (see pytestmark) while
+    # their warnings are still filtered, rather than at interpreter exit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gc.collect()
 
 
 def run(

@@ -16,6 +16,7 @@ import asyncio
 import enum
 import gc
 import logging
+import warnings
 from collections.abc import Awaitable, Iterator
 from types import SimpleNamespace
 from typing import Annotated, Any, NewType, cast
@@ -339,6 +340,11 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     event_loop = asyncio.new_event_loop()
     yield event_loop
     event_loop.close()
+    # Collect the coroutines both executors abandoned (see pytestmark) while
+    # their warnings are still filtered, rather than at interpreter exit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gc.collect()
 
 
 def run_both(
