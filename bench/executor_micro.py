@@ -31,7 +31,7 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from bench.scenarios import DASHBOARD
-from db.summary import FamilyCount, SiteCount, SummaryRow
+from db.summary import FamilyCount, SummaryRow
 from graphql_jit.strawberry import strawberry_executor_class
 from resolvers.fleet_loaders import FLEET, SummaryByView
 from resolvers.loaders import LoaderRegistry
@@ -111,12 +111,15 @@ def make_row(seed: int) -> SummaryRow:
         sr_low=8,
         site_count=12,
         by_family=tuple(
-            FamilyCount(family_id=family, name=f"Family {family}", count=300 - family)
+            FamilyCount(family_id=family, name=f"Family {family}", product_count=300 - family)
             for family in range(1, 9)
         ),
-        by_site=tuple(
-            SiteCount(site_id=site, name=f"Site {site}", city="Lyon", country="FR", count=200)
-            for site in range(1, 13)
+        site_columns=(
+            list(range(1, 13)),
+            [f"Site {site}" for site in range(1, 13)],
+            ["Lyon"] * 12,
+            ["FR"] * 12,
+            [200] * 12,
         ),
         stale_contracts=False,
     )
