@@ -113,7 +113,9 @@ class PlanCache:
 
     An entry is dropped when its operation node is garbage collected, so the
     cache is bounded by whatever keeps documents alive (the document cache).
-    Plans hold field nodes but never the operation node itself.
+    Plans hold field nodes but never the operation node itself. A plan is
+    built with its executor class's hooks (``attribute_reader``,
+    ``is_type_of_check``): give each executor class its own cache.
     """
 
     __slots__ = ("__weakref__", "_plans", "coercers", "plain_types")
