@@ -39,6 +39,18 @@ PRODUCT_COLUMNS = """
 """
 
 
+# Around a page (after its LIMIT): what a product shows of its family and
+# site, so that listing products needs no second round trip for them.
+_SHOWN = """
+select x.*, pf.name as family_name,
+       st.name as site_name, st.city as site_city, st.country as site_country
+  from ({page}) as x
+  join product_families pf on pf.id = x.family_id
+  join sites st on st.id = x.site_id
+ order by {order}
+"""
+
+
 def _scope_args(scope: ViewerScope) -> tuple[int, int, bool]:
     return scope.organization_id, scope.user_id, scope.all_sites
 
@@ -299,14 +311,15 @@ async def fetch_products_page(
         return await fetch_group_products_pages(
             conn, scope, rest, [group], after_id=after_id, limit=limit
         )
-    return await conn.fetch(
-        f"""
+    page = f"""
         select {PRODUCT_COLUMNS} from products p
          where {_PRODUCT_FILTER}
            and ($13::bigint is null or p.id > $13::bigint)
          order by p.id
          limit $14
-        """,
+    """
+    return await conn.fetch(
+        _SHOWN.format(page=page, order="x.id"),
         *_scope_args(scope),
         *_criteria_args(criteria),
         after_id,
@@ -344,9 +357,7 @@ async def fetch_group_products_pages(
     must hold too).
     """
     source = _LISTED_PRODUCTS if listed_only else _GROUP_PRODUCTS
-    return await conn.fetch(
-        f"""
-        {source}
+    page = f"""
         select * from (
             select p.group_id, {PRODUCT_COLUMNS},
                    row_number() over (partition by p.group_id order by p.id) as rank
@@ -354,8 +365,9 @@ async def fetch_group_products_pages(
              where {_PRODUCT_FILTER}
         ) as ranked
          where rank <= $15
-         order by group_id, id
-        """,
+    """
+    return await conn.fetch(
+        source + _SHOWN.format(page=page, order="x.group_id, x.id"),
         *_scope_args(scope),
         *_criteria_args(criteria),
         after_id,

@@ -127,9 +127,13 @@ class Product(Node):
     pk: strawberry.Private[int]
     family_pk: strawberry.Private[int]
     site_pk: strawberry.Private[int]
+    # Lists read the family's and site's names with the page (no loader trip).
+    shown_family: strawberry.Private[ProductFamily | None] = None
+    shown_site: strawberry.Private[Site | None] = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Product:
+        shown = row.get("site_name") is not None
         return cls(
             id=strawberry.ID(encode_id("Product", row["id"])),
             service_tag=row["service_tag"],
@@ -145,16 +149,36 @@ class Product(Node):
             pk=row["id"],
             family_pk=row["family_id"],
             site_pk=row["site_id"],
+            shown_family=ProductFamily(
+                id=strawberry.ID(encode_id("ProductFamily", row["family_id"])),
+                name=row["family_name"],
+                pk=row["family_id"],
+            )
+            if shown
+            else None,
+            shown_site=Site(
+                id=strawberry.ID(encode_id("Site", row["site_id"])),
+                name=row["site_name"],
+                city=row["site_city"],
+                country=row["site_country"],
+                pk=row["site_id"],
+            )
+            if shown
+            else None,
         )
 
     @strawberry.field(description="The product's family.")
     async def family(self, info: Info) -> ProductFamily:
+        if self.shown_family is not None:
+            return self.shown_family
         row = await info.context.loaders.get(FamilyById).load(self.family_pk)
         assert row is not None  # products reference an existing family
         return ProductFamily.from_row(row)
 
     @strawberry.field(description="Where the product is.")
     async def site(self, info: Info) -> Site:
+        if self.shown_site is not None:
+            return self.shown_site
         row = await info.context.loaders.get(SiteById).load(self.site_pk)
         assert row is not None  # a visible product is at a visible site
         return Site.from_row(row)
