@@ -168,17 +168,25 @@ class Product(Node):
         )
 
     @strawberry.field(description="The product's family.")
-    async def family(self, info: Info) -> ProductFamily:
+    def family(self, info: Info) -> ProductFamily:
+        # Synchronous when the page brought the family along (no coroutine per
+        # product); otherwise an awaitable that the executor resolves.
         if self.shown_family is not None:
             return self.shown_family
+        return self._load_family(info)  # type: ignore[return-value]
+
+    async def _load_family(self, info: Info) -> ProductFamily:
         row = await info.context.loaders.get(FamilyById).load(self.family_pk)
         assert row is not None  # products reference an existing family
         return ProductFamily.from_row(row)
 
     @strawberry.field(description="Where the product is.")
-    async def site(self, info: Info) -> Site:
+    def site(self, info: Info) -> Site:
         if self.shown_site is not None:
             return self.shown_site
+        return self._load_site(info)  # type: ignore[return-value]
+
+    async def _load_site(self, info: Info) -> Site:
         row = await info.context.loaders.get(SiteById).load(self.site_pk)
         assert row is not None  # a visible product is at a visible site
         return Site.from_row(row)

@@ -124,6 +124,14 @@ async def test_ids_of_another_tenant_or_outside_the_scope_answer_as_if_they_did_
         node, {"id": encode_id("Product", inside.id)}, token=selected.token
     )
     assert found["data"]["node"] == {"id": encode_id("Product", inside.id)}
+    # A product read alone (not in a page) finds its family and site by loader.
+    detail = await client.execute(
+        "query($id: ID!) { node(id: $id) { ... on Product { family { id } site { id name } } } }",
+        {"id": encode_id("Product", inside.id)},
+        token=selected.token,
+    )
+    assert detail["data"]["node"]["family"] == {"id": family_gid(inside.family_id)}
+    assert detail["data"]["node"]["site"]["id"] == acme.site_gid(0)
     # Filters naming foreign or invisible ids match nothing (and say nothing more).
     for filter in (
         {"siteIds": [globex.site_gid(0)]},
