@@ -445,3 +445,21 @@ async def test_a_stale_contract_day_is_refreshed_after_an_exact_answer(
         "select as_of from fleet_rollup_dates where organization_id = $1", acme.organization_id
     )
     assert as_of == await db.fetchval("select (now() at time zone 'UTC')::date")
+
+
+async def test_emptying_tables_with_truncate_keeps_summaries_exact(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    user = await create_user(db, acme, role="ADMIN")
+    query = "{ summary { productCount serviceRequests { open critical } } }"
+    before = await client.execute(query, token=user.token)
+    assert before["data"]["summary"]["serviceRequests"]["open"] > 0
+    await db.execute("truncate service_requests")
+    after_requests = await client.execute(query, token=user.token)
+    assert after_requests["data"]["summary"] == {
+        "productCount": 90,
+        "serviceRequests": {"open": 0, "critical": 0},
+    }
+    await db.execute("truncate products cascade")
+    emptied = await client.execute(query, token=user.token)
+    assert emptied["data"]["summary"]["productCount"] == 0
