@@ -87,6 +87,17 @@ def _dig(value: Any, path: list[str]) -> Any:
     return value
 
 
+def _problem(status: int, raw: bytes, answer: Any, expect: list[str] | None) -> str | None:
+    """What is wrong with an answer: not 200, `errors`, or no value at `expect`."""
+    if status != 200 or answer is None:
+        return f"HTTP {status}: {raw[:300]!r}"
+    if answer.get("errors"):
+        return orjson.dumps(answer["errors"][:1]).decode()[:300]
+    if expect and _dig(answer, expect) is None:
+        return orjson.dumps(answer).decode()[:300]
+    return None
+
+
 class Clock:
     def __init__(self, warmup: float, duration: float) -> None:
         self.start = time.perf_counter()
@@ -122,18 +133,18 @@ async def _client(
             headers = {"content-type": "application/json", "x-request-id": request_id}
             if spec.get("token"):
                 headers["authorization"] = f"Bearer {spec['token']}"
-            async with session.post(url, data=orjson.dumps(body), headers=headers) as response:
-                raw = await response.read()
-                status = response.status
+            problem = None
+            try:
+                async with session.post(url, data=orjson.dumps(body), headers=headers) as response:
+                    raw = await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as error:
+                # A dropped connection is one failed request: the session
+                # opens a new one and the client goes on.
+                raw, status, problem = b"", 0, f"{type(error).__name__}: {error}"[:300]
             elapsed_ms = (time.perf_counter() - started) * 1000
             answer = orjson.loads(raw) if raw[:1] == b"{" else None
-            problem = None
-            if status != 200 or answer is None:
-                problem = f"HTTP {status}: {raw[:300]!r}"
-            elif answer.get("errors"):
-                problem = orjson.dumps(answer["errors"][:1]).decode()[:300]
-            elif expect and _dig(answer, expect) is None:
-                problem = orjson.dumps(answer).decode()[:300]
+            problem = problem or _problem(status, raw, answer, expect)
             result.record(started, started + elapsed_ms / 1000, elapsed_ms, problem)
             if not next_page or problem:
                 break
