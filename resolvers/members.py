@@ -84,7 +84,7 @@ async def organization_sites(
     """The organization's sites that the viewer sees; FULL members of it only."""
     viewer = require_full_access(context)
     if viewer.organization_id != organization_pk:
-        raise PublicError(fleet_text(context.language, "not_found"), "FORBIDDEN")
+        raise PublicError(fleet_text(context.language, "members_only"), "FORBIDDEN")
     return await sites_page(context, query, first, after)
 
 

@@ -390,3 +390,20 @@ async def test_product_list_statements_do_not_grow_with_the_page(
     # viewer, page (with family and site names), total, site counts, open
     # requests: one each, whatever the page size.
     assert counts[1:] == [5, 5]
+
+
+async def test_an_organizations_sites_are_for_its_members(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant, globex: Tenant
+) -> None:
+    member = await create_user(db, acme, site_scope="SELECTED_SITES", site_ids=[acme.site_ids[1]])
+    stranger = await create_user(db, globex, role="ADMIN")
+    query = """
+    query($id: ID!) { node(id: $id) { ... on Organization {
+        sites(first: 10, filter: {search: "site"}) { totalCount nodes { id } } } } }
+    """
+    org = encode_id("Organization", acme.organization_id)
+    own = await client.execute(query, {"id": org}, token=member.token)
+    assert own["data"]["node"]["sites"] == {"totalCount": 1, "nodes": [{"id": acme.site_gid(1)}]}
+    # Another tenant's organization does not exist for them, sites and all.
+    foreign = await client.execute(query, {"id": org}, token=stranger.token)
+    assert foreign == {"data": {"node": None}}
