@@ -304,7 +304,7 @@ class ObjectPlan:
         return run
 
 
-AttributeReaderFactory = Callable[[str, GraphQLField], tuple[Reader, bool] | None]
+AttributeReaderFactory = Callable[[str, GraphQLField, Any], tuple[Reader, bool] | None]
 
 # Collection of a static selection set does not read variables; plans are built
 # with no variables so that they keep no request data alive.
@@ -394,7 +394,7 @@ class OperationPlan:
             inner = _nullable(field.item_type)
         reader = None
         if not field_def.args and not any(d.node.arguments for d in details):
-            reader = self.reader_factory(details[0].node.name.value, field_def)
+            reader = self.reader_factory(details[0].node.name.value, field_def, self.field_resolver)
         if reader is None:
             # Run through its resolver; what it returns is completed by a plan
             # when it is an object or a list of objects.

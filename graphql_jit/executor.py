@@ -158,7 +158,11 @@ class CompiledExecutionMixin:
         if self.is_awaitable in self.known_awaitable_predicates:
             self._plain_types = self.plan_cache.plain_types
 
-    def is_type_of_check(self, is_type_of: Callable[..., Any]) -> Callable[[Any, Any], Any] | None:
+    # The two hooks below are class methods: a plan keeps them, and must not keep
+    # an executor (its request, its operation node: the plan would never die).
+
+    @classmethod
+    def is_type_of_check(cls, is_type_of: Callable[..., Any]) -> Callable[[Any, Any], Any] | None:
         """A function that answers as ``is_type_of(value, info)`` without ``info``,
         if there is one: then no ``info`` is built to check a planned object.
         Integrations answer for the functions they generate; the base has none."""
@@ -247,17 +251,19 @@ class CompiledExecutionMixin:
 
     # -- plan lookup -----------------------------------------------------------
 
+    @classmethod
     def attribute_reader(
-        self, field_name: str, field_def: GraphQLField
+        cls, field_name: str, field_def: GraphQLField, field_resolver: Any
     ) -> tuple[Reader, bool] | None:
         """How to read this field's value directly, if its resolver is a plain read.
 
         Returns a reader and whether a callable value must be handed back to the
         stock resolver; ``None`` when the field must run through its resolver.
+        ``field_resolver`` is the executor's resolver for fields without one.
         The base implementation recognises graphql-core's default resolver;
         integrations (see ``graphql_jit.strawberry``) add their own.
         """
-        if field_def.resolve is None and self.field_resolver is default_field_resolver:
+        if field_def.resolve is None and field_resolver is default_field_resolver:
             return default_resolver_reader(field_name), True
         return None
 
@@ -277,9 +283,9 @@ class CompiledExecutionMixin:
                 self.schema,
                 self.fragments,
                 self.field_resolver,
-                self.attribute_reader,
+                type(self).attribute_reader,
                 cache.coercers,
-                self.is_type_of_check,
+                type(self).is_type_of_check,
             )
             plan.hide_suggestions = self.hide_suggestions
             cache.put(operation, plan)

@@ -42,7 +42,8 @@ class StrawberryCompiledExecutor(CompiledExecutionMixin, StrawberryGraphQLCoreEx
         optimized_is_awaitable,
     )
 
-    def is_type_of_check(self, is_type_of: Callable[..., Any]) -> Callable[[Any, Any], Any] | None:
+    @classmethod
+    def is_type_of_check(cls, is_type_of: Callable[..., Any]) -> Callable[[Any, Any], Any] | None:
         # Strawberry's own ``is_type_of`` (types implementing interfaces) ignores
         # ``info``: it reads the value's ``strawberry.cast`` and checks its class.
         if getattr(is_type_of, "__module__", None) == _CONVERTER_MODULE and getattr(
@@ -51,8 +52,9 @@ class StrawberryCompiledExecutor(CompiledExecutionMixin, StrawberryGraphQLCoreEx
             return is_type_of
         return None
 
+    @classmethod
     def attribute_reader(
-        self, field_name: str, field_def: GraphQLField
+        cls, field_name: str, field_def: GraphQLField, field_resolver: Any
     ) -> tuple[Reader, bool] | None:
         resolve = field_def.resolve
         if resolve is not None and getattr(resolve, "_is_default", False):
@@ -66,7 +68,7 @@ class StrawberryCompiledExecutor(CompiledExecutionMixin, StrawberryGraphQLCoreEx
                 # Same as ``field.get_result(source, None, [], {})``.
                 return attribute_reader(field.python_name), False
             return None
-        return super().attribute_reader(field_name, field_def)
+        return super().attribute_reader(field_name, field_def, field_resolver)
 
 
 def strawberry_executor_class(plan_cache: PlanCache | None = None) -> type[Any]:

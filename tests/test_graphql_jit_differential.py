@@ -421,8 +421,32 @@ def test_compiled_path_is_taken(loop: asyncio.AbstractEventLoop) -> None:
     plan = PLANS.get(operation)
     assert plan is not None and plan.root is not None
     assert [field.key for field in plan.root.fields] == ["stats", "tree"]
-    del plan, operation, document
+    del plan, operation, document, result
     gc.collect()
+
+
+def test_plans_live_as_long_as_their_documents(loop: asyncio.AbstractEventLoop) -> None:
+    gc.collect()
+    before = len(PLANS)
+    kept = []
+    for index in range(20):
+        document = parse(f"{{ stats {{ count }} tree {{ name }} x{index}: stats {{ flag }} }}")
+        execute(
+            COMPILED._schema,
+            document,
+            root_value=ROOT,
+            executor_class=COMPILED.execution_context_class,
+            operation_extensions=None,
+        )
+        if index % 2:
+            kept.append(document)
+    del document
+    gc.collect()
+    # A plan keeps neither its executor (the request) nor its operation node.
+    assert len(PLANS) == before + len(kept)
+    kept.clear()
+    gc.collect()
+    assert len(PLANS) == before
 
 
 GENERATED = queries(
