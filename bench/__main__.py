@@ -187,9 +187,11 @@ def run_scenario(
             # Anything else running on the machine shows here (2 cores: > 2 is contention).
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
-        errors = (
-            f", {result['errors']} errors {result['error_samples'][:1]}" if result["errors"] else ""
-        )
+        errors = ""
+        if result["errors"]:
+            errors = f", {result['errors']} errors {result['error_samples'][:1]}"
+            # What the server said meanwhile (warnings, tracebacks) explains them.
+            out[name]["server_log_tail"] = list(server.other_lines)[-10:]
         progress(
             f"    {name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']} ms, "
             f"p99 {result['p99_ms']} ms, SQL/req {out[name]['sql_per_request']}{errors}"
