@@ -128,14 +128,22 @@ class CachedDocument:
         it cannot be confused with a later schema or rule. Returns a new list.
         """
         key = (schema, *rules)
-        errors = self.validations.get(key)
+        validations = self.validations
+        errors = validations.get(key)
         if errors is None:
             if validator is None:
                 errors = validate(schema, self.document, list(rules))
             else:
                 errors = validator(schema, self.document, tuple(rules))
-            self.validations[key] = errors
+            # Rules made anew for every request (limiter extensions given as
+            # factories) would never hit: keep a few keys per document only.
+            while len(validations) >= _MAX_VALIDATIONS:
+                del validations[next(iter(validations))]
+            validations[key] = errors
         return list(errors)
+
+
+_MAX_VALIDATIONS = 8
 
 
 def document_key(source: str, parse_options: Mapping[str, Any] | None = None) -> str:
