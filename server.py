@@ -121,7 +121,8 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(ProxyHeadersMiddleware, trusted_hosts="*" if "*" in trusted else list(trusted)),
         Middleware(SecurityHeadersMiddleware),
         *cors_middleware(settings.cors_origins),
-        Middleware(GZipMiddleware, minimum_size=1024),
+        # Level 5: within 20% of the best ratio on JSON at a fifth of the CPU of 9.
+        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
