@@ -17,7 +17,7 @@ from graphql_jit.document_cache import DocumentCache
 from graphql_jit.strawberry import CachedDocuments, execution_context_class
 from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
-from schema.extensions import MaskUnexpectedErrors
+from schema.extensions import MaskUnexpectedErrors, RequestErrorCodes, with_error_code
 from schema.node import build_node_query
 
 NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
@@ -34,23 +34,22 @@ class Mutation(accounts.AccountsMutation, fleet.FleetMutation):
     pass
 
 
-def _has_fields(cls: type) -> bool:
-    return bool(cls.__strawberry_definition__.fields)  # type: ignore[attr-defined]
-
-
 def build_schema(settings: Settings) -> strawberry.Schema:
     documents = DocumentCache(max_entries=1000)
     extensions: list[Any] = [
         lambda: CachedDocuments(documents),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
         MaxTokensLimiter(max_token_count=settings.max_tokens),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        with_error_code(
+            MaxAliasesLimiter(max_alias_count=settings.max_aliases), "TOO_MANY_ALIASES"
+        ),
         QueryCostLimiter(max_cost=settings.max_query_cost),
+        RequestErrorCodes(),
         MaskUnexpectedErrors(),
     ]
     return strawberry.Schema(
         query=Query,
-        mutation=Mutation if _has_fields(Mutation) else None,
+        mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
         execution_context_class=execution_context_class(settings.graphql_executor),

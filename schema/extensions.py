@@ -1,11 +1,16 @@
-"""Schema extensions: error masking with a request id (the limits live in __init__)."""
+"""Schema extensions: codes on limit errors, error masking with a request id.
+
+The limits themselves are Strawberry's extensions, set up in __init__.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError, ValidationContext
+from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
 
 from telemetry import current_request_id
 
@@ -42,3 +47,62 @@ class MaskUnexpectedErrors(MaskErrors):
             original_error=None,
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
         )
+
+
+def with_error_code(extension: AddValidationRules, code: str) -> AddValidationRules:
+    """Give every error of a validation-rule extension `extensions.code`.
+
+    Strawberry's depth and alias limiters report plain validation errors;
+    clients tell a refused query from a mistyped one by this code.
+    """
+    extension.validation_rules = [_coded(rule, code) for rule in extension.validation_rules]
+    return extension
+
+
+class _CodedContext:
+    """A validation context whose reported errors get `extensions.code`.
+
+    The limiters report through the context they are given, not through
+    `ValidationRule.report_error`, so the context is what is wrapped.
+    """
+
+    def __init__(self, context: ValidationContext, code: str) -> None:
+        self._context = context
+        self._code = code
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def report_error(self, error: GraphQLError) -> None:
+        error.extensions = {**(error.extensions or {}), "code": self._code}
+        self._context.report_error(error)
+
+
+def _coded(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
+    class CodedRule(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(_CodedContext(context, code))
+
+    CodedRule.__name__ = rule.__name__
+    return CodedRule
+
+
+class RequestErrorCodes(SchemaExtension):
+    """`extensions.code` on errors of the document itself: it did not parse
+    (or had too many tokens), or it failed validation."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            if error.extensions and "code" in error.extensions:
+                continue
+            if isinstance(error, GraphQLSyntaxError):
+                # graphql-core's wording for its `max_tokens` parse option.
+                too_large = "tokens. Parsing aborted" in error.message
+                code = "QUERY_TOO_LARGE" if too_large else "GRAPHQL_PARSE_FAILED"
+            elif error.path is None and error.original_error is None:
+                code = "GRAPHQL_VALIDATION_FAILED"
+            else:
+                continue
+            error.extensions = {**(error.extensions or {}), "code": code}

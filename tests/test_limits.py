@@ -186,3 +186,20 @@ async def test_unexpected_errors_are_masked_with_the_request_id_that_the_log_car
     logged = [r for r in caplog.records if r.name == "service360.errors"]
     assert logged and logged[0].exc_info is not None
     assert "product_open_requests" in str(logged[0].exc_info[1])
+
+
+async def test_refused_documents_carry_a_code_saying_why(client: GraphQLClient) -> None:
+    deep = "{ viewer { " + "organization { members { nodes { " * 5 + "id" + " } } }" * 5 + " } }"
+    aliased = "{ " + " ".join(f"f{n}: productFamilies {{ name }}" for n in range(500)) + " }"
+    huge = "{ productFamilies { " + "name " * 20_000 + "} }"
+    cases = {
+        deep: "QUERY_TOO_DEEP",
+        aliased: "TOO_MANY_ALIASES",
+        huge: "QUERY_TOO_LARGE",
+        "{ productFamilies { nam } }": "GRAPHQL_VALIDATION_FAILED",
+        "{ productFamilies { name }": "GRAPHQL_PARSE_FAILED",
+    }
+    for query, code in cases.items():
+        body = await client.execute(query)
+        assert body.get("data") is None, code
+        assert {e["extensions"]["code"] for e in body["errors"]} == {code}, body["errors"]
