@@ -35,6 +35,14 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_when(self, text: str, timeout: float = 10.0) -> str:
+        """The log once it contains `text`: the request line is written
+        after the answer has gone, so a client may read the log too early."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
+
 
 @contextmanager
 def live_server(
