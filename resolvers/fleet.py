@@ -30,22 +30,11 @@ from resolvers.fleet_loaders import (
     ProductPageByGroup,
 )
 from resolvers.ids import decode_id_of
-from resolvers.pagination import PageRequest, encode_cursor, page_request
+from resolvers.pagination import Page, PageRequest, encode_cursor, page_request
 from resolvers.visibility import fleet_text, group_not_found, viewer_scope
 
 MAX_SEARCH_LENGTH = 100
 MAX_CONTRACT_DAYS = 36_500
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a connection, before the schema wraps rows into types."""
-
-    rows: list[asyncpg.Record]
-    cursors: list[str]
-    has_next_page: bool
-    has_previous_page: bool
-    count_total: Callable[[], Awaitable[int]]
 
 
 @dataclass(frozen=True)

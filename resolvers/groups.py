@@ -26,11 +26,10 @@ from db.groups import (
     update_group,
 )
 from resolvers.context import Context
-from resolvers.errors import UserError, UserErrors, bad_input
-from resolvers.fleet import Page
+from resolvers.errors import UserError, UserErrors
 from resolvers.ids import decode_id_of
-from resolvers.pagination import encode_cursor, page_request
-from resolvers.visibility import fleet_text, user_error, viewer_scope
+from resolvers.pagination import Page, id_keyset_page
+from resolvers.visibility import user_error, viewer_scope
 
 MAX_GROUPS_PER_USER = 100
 MAX_LISTED_PRODUCTS = 10_000
@@ -184,25 +183,12 @@ async def delete_custom_group(context: Context, group_id: str) -> str:
 async def groups_page(context: Context, first: int | None, after: str | None) -> Page:
     """The viewer's own groups, oldest first."""
     scope = viewer_scope(context)
-    page = page_request(first, after)
-    after_id = page.after[0] if page.after is not None else None
-    if after_id is not None and not isinstance(after_id, int):
-        raise bad_input(fleet_text(context.language, "cursor_invalid"))
     pool = context.pool
-    rows = (
-        await fetch_groups_page(pool, scope, after_id=after_id, limit=page.first + 1)
-        if page.first > 0
-        else []
-    )
-    shown = rows[: page.first]
+
+    async def fetch(after_id: int | None, limit: int) -> list[asyncpg.Record]:
+        return await fetch_groups_page(pool, scope, after_id=after_id, limit=limit)
 
     async def total() -> int:
         return await count_groups(pool, scope)
 
-    return Page(
-        rows=shown,
-        cursors=[encode_cursor((row["id"],)) for row in shown],
-        has_next_page=len(rows) > page.first,
-        has_previous_page=after_id is not None,
-        count_total=total,
-    )
+    return await id_keyset_page(first, after, fetch, total)

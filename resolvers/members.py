@@ -22,10 +22,10 @@ from db.members import (
     set_site_access,
 )
 from resolvers.context import Context
-from resolvers.errors import PublicError, UserError, UserErrors, bad_input
-from resolvers.fleet import Page, SiteQuery, sites_page
+from resolvers.errors import PublicError, UserError, UserErrors
+from resolvers.fleet import SiteQuery, sites_page
 from resolvers.ids import decode_id_of
-from resolvers.pagination import encode_cursor, page_request
+from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_full_access
 from resolvers.viewer import Viewer
 from resolvers.visibility import fleet_text, scope_of_user, user_error, viewer_scope
@@ -50,28 +50,15 @@ async def organization_members(
 ) -> Page:
     """The organization's users by id: its administrators only (FORBIDDEN otherwise)."""
     _require_admin_of(context, organization_pk)
-    page = page_request(first, after)
-    after_id = page.after[0] if page.after is not None else None
-    if after_id is not None and not isinstance(after_id, int):
-        raise bad_input(fleet_text(context.language, "cursor_invalid"))
     pool = context.pool
-    rows = (
-        await fetch_members_page(pool, organization_pk, after_id=after_id, limit=page.first + 1)
-        if page.first > 0
-        else []
-    )
-    shown = rows[: page.first]
+
+    async def fetch(after_id: int | None, limit: int) -> list[asyncpg.Record]:
+        return await fetch_members_page(pool, organization_pk, after_id=after_id, limit=limit)
 
     async def total() -> int:
         return await count_members(pool, organization_pk)
 
-    return Page(
-        rows=shown,
-        cursors=[encode_cursor((row["id"],)) for row in shown],
-        has_next_page=len(rows) > page.first,
-        has_previous_page=after_id is not None,
-        count_total=total,
-    )
+    return await id_keyset_page(first, after, fetch, total)
 
 
 async def organization_sites(

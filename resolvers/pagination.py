@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import orjson
 
 from resolvers.errors import bad_input
@@ -52,3 +54,37 @@ def page_request(first: int | None, after: str | None, arity: int = 1) -> PageRe
         raise bad_input(f"`first` must be at most {MAX_PAGE_SIZE}.")
     key = decode_cursor(after, arity) if after else None
     return PageRequest(first=size, after=key)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a connection, before the schema wraps rows into types."""
+
+    rows: list[asyncpg.Record]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count_total: Callable[[], Awaitable[int]]
+
+
+async def id_keyset_page(
+    first: int | None,
+    after: str | None,
+    fetch: Callable[[int | None, int], Awaitable[Sequence[asyncpg.Record]]],
+    count_total: Callable[[], Awaitable[int]],
+) -> Page:
+    """A page of rows ordered by id: `fetch(after_id, limit)` asks for one row
+    more than the page, which tells whether another page follows."""
+    page = page_request(first, after)
+    after_id = page.after[0] if page.after is not None else None
+    if after_id is not None and not isinstance(after_id, int):
+        raise bad_input("The cursor in `after` is not valid.")
+    rows = await fetch(after_id, page.first + 1) if page.first > 0 else []
+    shown = list(rows[: page.first])
+    return Page(
+        rows=shown,
+        cursors=[encode_cursor((row["id"],)) for row in shown],
+        has_next_page=len(rows) > page.first,
+        has_previous_page=after_id is not None,
+        count_total=count_total,
+    )

@@ -49,10 +49,10 @@ from resolvers.email_policy import (
     normalize_email,
     password_problem,
 )
-from resolvers.errors import UserError, UserErrors, bad_input
+from resolvers.errors import UserError, UserErrors
 from resolvers.i18n import user_error
 from resolvers.one_time_codes import check_code, issue_code
-from resolvers.pagination import page_request
+from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_staff, require_viewer
 from resolvers.sessions import SessionGrant, open_session, password_hashing
 from resolvers.throttle import throttle
@@ -597,31 +597,19 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
 # ----------------------------------------------------------- staff listing
 
 
-@dataclass(frozen=True)
-class RequestPage:
-    rows: list[asyncpg.Record]
-    has_next_page: bool
-    has_previous_page: bool
-
-
 async def onboarding_request_page(
     context: Context, first: int | None, after: str | None, status: str | None
-) -> RequestPage:
+) -> Page:
     """Staff: onboarding requests oldest first, keyset by id."""
     require_staff(context)
-    page = page_request(first, after)
-    after_id = page.after[0] if page.after else None
-    if after_id is not None and not isinstance(after_id, int):
-        raise bad_input("The cursor in `after` is not valid.")
-    rows = await fetch_onboarding_request_page(
-        context.pool, status=status, after_id=after_id, limit=page.first + 1
-    )
-    return RequestPage(
-        rows=list(rows[: page.first]),
-        has_next_page=len(rows) > page.first,
-        has_previous_page=after_id is not None,
-    )
+    pool = context.pool
 
+    async def fetch(after_id: int | None, limit: int) -> list[asyncpg.Record]:
+        return await fetch_onboarding_request_page(
+            pool, status=status, after_id=after_id, limit=limit
+        )
 
-async def count_requests(context: Context, status: str | None) -> int:
-    return await count_onboarding_requests(context.pool, status=status)
+    async def total() -> int:
+        return await count_onboarding_requests(pool, status=status)
+
+    return await id_keyset_page(first, after, fetch, total)

@@ -19,9 +19,8 @@ from resolvers.account_loaders import (
     may_see_user,
 )
 from resolvers.context import Context
-from resolvers.pagination import encode_cursor
 from resolvers.permissions import IsStaff
-from resolvers.registration import count_requests, onboarding_request_page
+from resolvers.registration import onboarding_request_page
 from schema.account_types import (
     Info,
     OnboardingRequest,
@@ -92,13 +91,9 @@ class AccountsQuery:
     ) -> OnboardingRequestConnection:
         status_value = status.value if status is not None else None
         page = await onboarding_request_page(info.context, first, after, status_value)
-
-        async def total() -> int:
-            return await count_requests(info.context, status_value)
-
         return make_connection(
-            [(encode_cursor((row["id"],)), OnboardingRequest.from_row(row)) for row in page.rows],
+            list(zip(page.cursors, map(OnboardingRequest.from_row, page.rows), strict=True)),
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
-            count_total=total,
+            count_total=page.count_total,
         )

@@ -19,7 +19,7 @@ import strawberry
 from db.summary import SummaryRow
 from resolvers.context import Context
 from resolvers.errors import UserError, UserErrors
-from resolvers.fleet import Page, ProductQuery, SiteQuery, products_page, sites_page
+from resolvers.fleet import ProductQuery, SiteQuery, products_page, sites_page
 from resolvers.fleet_loaders import (
     FamiliesByGroupId,
     GroupById,
@@ -52,7 +52,7 @@ from resolvers.members import (
 from resolvers.members import (
     user_visible_sites as resolve_user_visible_sites,
 )
-from resolvers.pagination import MAX_PAGE_SIZE, page_request
+from resolvers.pagination import MAX_PAGE_SIZE, Page, page_request
 from resolvers.permissions import HasFullAccess
 from resolvers.summary import load_group_summary, load_summary
 from schema.account_types import Role, SiteScope, User

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
@@ -10,7 +12,7 @@ import pytest
 
 from db.importer import ImportError_, import_file
 
-GOOD_LINES = [
+GOOD_LINES: list[dict[str, Any]] = [
     {"type": "organization", "ref": "initech", "name": "Initech", "kind": "COMPANY",
      "country": "US", "domains": ["initech.example", "eu.initech.example"]},
     {"type": "site", "ref": "austin", "organization": "initech", "name": "Austin DC",
@@ -27,7 +29,7 @@ GOOD_LINES = [
 ]  # fmt: skip
 
 
-def write_lines(path: Path, lines: list[object]) -> Path:
+def write_lines(path: Path, lines: Sequence[object]) -> Path:
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
     return path
 
