@@ -29,9 +29,11 @@ async def hit_buckets(
                         then 1 else t.hits + 1 end,
             window_started_at = case when t.window_started_at <= now() - make_interval(secs => $2)
                                      then now() else t.window_started_at end
+        -- now() is the transaction's start: a transaction that began before
+        -- another opened the window would compute a wait past its end.
         returning bucket, hits,
-                  ceil(extract(epoch from
-                      window_started_at + make_interval(secs => $2) - now()))::integer as wait
+                  least($2, ceil(extract(epoch from
+                      window_started_at + make_interval(secs => $2) - now())))::integer as wait
         """,
         sorted(set(buckets)),
         window_seconds,
