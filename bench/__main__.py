@@ -191,7 +191,7 @@ def run_scenario(
         if result["errors"]:
             errors = f", {result['errors']} errors {result['error_samples'][:1]}"
             # What the server said meanwhile (warnings, tracebacks) explains them.
-            out[name]["server_log_tail"] = list(server.other_lines)[-10:]
+            out[name]["server_log_tail"] = [line[:400] for line in list(server.other_lines)[-5:]]
         progress(
             f"    {name}: {result['rps']:.1f} req/s, p50 {result['p50_ms']} ms, "
             f"p99 {result['p99_ms']} ms, SQL/req {out[name]['sql_per_request']}{errors}"

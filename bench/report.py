@@ -60,11 +60,6 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         # Both saturate the machine: the time each spends per dashboard is
         # 1 / its throughput, so the ratio of throughputs is the ratio of costs.
         "dashboard_server_vs_floor": _ratio(floor.get("rps"), dashboard.get("rps")),
-        # One request at a time, no queueing: the server's own time per
-        # dashboard against the statements' own time.
-        "dashboard_server_p50_vs_floor_single": _ratio(
-            dashboard.get("server_p50_ms"), floor.get("single_client_p50_ms")
-        ),
         "signin_share_of_limit": _ratio(signin.get("rps"), argon2.get("limit_per_second")),
         "signin_alone_share_of_limit": _ratio(
             run("signin").get("rps"), argon2.get("limit_per_second")
