@@ -21,6 +21,7 @@ import getpass
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.supervisors import Multiprocess
 
 from config import ConfigError, Settings
 from db.embedded import dsn_for_database, embedded_postgres
@@ -202,18 +204,29 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
     with metrics_directory(settings):
         # On SIGTERM uvicorn stops accepting, lets in-flight requests finish
         # (up to the timeout), then runs the lifespan's shutdown.
-        uvicorn.run(
-            "server:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=None,
-            timeout_graceful_shutdown=20,
-            access_log=False,
+        options: dict[str, Any] = {
+            "factory": True,
+            "host": settings.host,
+            "port": settings.port,
+            "workers": settings.workers,
+            "log_config": None,
+            "timeout_graceful_shutdown": 20,
+            "access_log": False,
             # X-Forwarded-For is read by the app's own middleware (TRUSTED_PROXIES).
-            proxy_headers=False,
-        )
+            "proxy_headers": False,
+        }
+        if settings.workers == 1:
+            uvicorn.run("server:app_from_env", **options)
+            return 0
+        # What uvicorn.run does for several workers, plus TCP_NODELAY: uvicorn
+        # binds their shared listener with proto 0, so asyncio never sets it
+        # on accepted connections and each keep-alive request waits ~40 ms for
+        # a delayed ACK (Kludex/uvicorn#3149; seen by `make bench`). Accepted
+        # sockets inherit the option from the listener.
+        config = uvicorn.Config("server:app_from_env", **options)
+        listener = config.bind_socket()
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Multiprocess(config, sockets=[listener]).run()
     return 0
 
 
