@@ -103,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
             await housekeeping.stop()
             await mail_sender.stop()
             await pool.close()
+            resources["passwords"].close()
 
     graphql = GraphQLApp(build_schema(settings))
     routes = [
