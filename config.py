@@ -39,6 +39,7 @@ class Settings:
     pool_max_size: int = 10
     session_ttl_hours: int = 24 * 14
     argon2_concurrency: int = 2
+    argon2_niceness: int = 5
     # GraphQL limits (DESIGN §5).
     max_query_depth: int = 12
     max_aliases: int = 120
@@ -109,6 +110,7 @@ class Settings:
                 "SESSION_TTL_HOURS", cls.session_ttl_hours, 1, 24 * 365
             ),
             argon2_concurrency=reader.integer("ARGON2_CONCURRENCY", cls.argon2_concurrency, 1, 64),
+            argon2_niceness=reader.integer("ARGON2_NICENESS", cls.argon2_niceness, 0, 19),
             max_query_depth=reader.integer("MAX_QUERY_DEPTH", cls.max_query_depth, 2, 100),
             max_aliases=reader.integer("MAX_ALIASES", cls.max_aliases, 1, 10_000),
             max_tokens=reader.integer("MAX_TOKENS", cls.max_tokens, 100, 1_000_000),

@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         resources: dict[str, Any] = {
-            "passwords": PasswordHashing(settings.argon2_concurrency),
+            "passwords": PasswordHashing(settings.argon2_concurrency, settings.argon2_niceness),
             "persisted_queries": PersistedQueries(
                 pool,
                 mode=settings.persisted_queries,

@@ -26,24 +26,29 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 # and `concurrency` bounds the CPU that hashing takes. Hashes made with other
 # parameters (e.g. argon2-cffi's default p=4) still verify: they carry theirs.
 _HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-HASHING_NICENESS = 10
 T = TypeVar("T")
 
 
-def _lower_thread_priority() -> None:
+def _lower_thread_priority(niceness: int) -> None:
     # Linux schedules threads on their own: this lowers only the hashing thread.
-    if sys.platform == "linux":
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    if sys.platform == "linux" and niceness:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class PasswordHashing:
-    def __init__(self, concurrency: int, hasher: PasswordHasher = _HASHER) -> None:
+    def __init__(
+        self, concurrency: int, niceness: int = 5, hasher: PasswordHasher = _HASHER
+    ) -> None:
+        """`niceness` (0-19) trades sign-in throughput under load for the
+        latency of everything else: at 5 a hashing thread weighs a third of
+        a serving one in the kernel's share of a busy CPU."""
         self._hasher = hasher
         self._semaphore = asyncio.Semaphore(concurrency)
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency,
             thread_name_prefix="argon2",
             initializer=_lower_thread_priority,
+            initargs=(niceness,),
         )
         self._dummy_hash: str | None = None
         self.waiting = 0
