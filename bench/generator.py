@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from db.bulk import copy_products, copy_service_requests
 from db.migrate import load_migrations
 
 GENERATOR_VERSION = 1
@@ -200,22 +201,6 @@ def _product_rows(
     return rows
 
 
-PRODUCT_COLUMNS = (
-    "organization_id",
-    "site_id",
-    "family_id",
-    "service_tag",
-    "name",
-    "model",
-    "health",
-    "connectivity",
-    "code_version",
-    "recommended_code_version",
-    "contract_level",
-    "contract_ends_on",
-)
-
-
 async def generate(
     conn: asyncpg.Connection, scale: str, seed: int, password_hash: str, progress: Progress
 ) -> Dataset:
@@ -278,7 +263,7 @@ async def generate(
             rows = _product_rows(rng, today, bench_org, bench_sites, site_weights, families, "B", n)
             # Tags are unique over the whole run, not only the chunk.
             rows = [(*r[:3], f"B{start + i:08d}", *r[4:]) for i, r in enumerate(rows)]
-            await conn.copy_records_to_table("products", records=rows, columns=PRODUCT_COLUMNS)
+            await copy_products(conn, rows)
             timer.step(f"{start + n:,} / {product_count:,} bench tenant products")
         small_rows: list[tuple[object, ...]] = []
         for t in range(SMALL_TENANTS):
@@ -295,7 +280,7 @@ async def generate(
                     SMALL_TENANT_PRODUCTS,
                 )
             )
-        await conn.copy_records_to_table("products", records=small_rows, columns=PRODUCT_COLUMNS)
+        await copy_products(conn, small_rows)
         timer.step(f"{len(small_rows):,} small tenant products")
 
         product_rows = await conn.fetch("select id, organization_id from products order by id")
@@ -375,20 +360,7 @@ async def _load_service_requests(
                     opened + dt.timedelta(hours=rng.randint(1, 72)) if closed else None,
                 )
             )
-    await conn.copy_records_to_table(
-        "service_requests",
-        records=rows,
-        columns=(
-            "organization_id",
-            "product_id",
-            "number",
-            "severity",
-            "status",
-            "title",
-            "opened_at",
-            "closed_at",
-        ),
-    )
+    await copy_service_requests(conn, rows)
 
 
 async def _load_users(

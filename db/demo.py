@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from db.bulk import copy_products, copy_service_requests
 from security.passwords import hash_password_sync
 
 DEMO_PASSWORD = "service360-demo"  # noqa: S105 - documented demo password
@@ -244,24 +245,7 @@ async def load_demo_data(conn: asyncpg.Connection, seed: int = 360) -> bool:
                         _contract_end(rng, today),
                     )
                 )
-            await conn.copy_records_to_table(
-                "products",
-                records=products,
-                columns=(
-                    "organization_id",
-                    "site_id",
-                    "family_id",
-                    "service_tag",
-                    "name",
-                    "model",
-                    "health",
-                    "connectivity",
-                    "code_version",
-                    "recommended_code_version",
-                    "contract_level",
-                    "contract_ends_on",
-                ),
-            )
+            await copy_products(conn, products)
         await _load_service_requests(conn, rng)
         await _load_accounts(conn, org_ids, site_ids)
         await conn.execute("analyze")
@@ -302,20 +286,7 @@ async def _load_service_requests(conn: asyncpg.Connection, rng: random.Random) -
                     opened + dt.timedelta(hours=rng.randint(1, 72)) if closed else None,
                 )
             )
-    await conn.copy_records_to_table(
-        "service_requests",
-        records=requests,
-        columns=(
-            "organization_id",
-            "product_id",
-            "number",
-            "severity",
-            "status",
-            "title",
-            "opened_at",
-            "closed_at",
-        ),
-    )
+    await copy_service_requests(conn, requests)
 
 
 async def _load_accounts(
