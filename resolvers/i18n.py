@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resolvers.errors import UserError
+from resolvers.errors import ErrorCode, UserError
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -94,7 +94,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def user_error(
-    language: str, code: str, key: str, field: list[str] | None = None, **values: Any
+    language: str, code: ErrorCode, key: str, field: list[str] | None = None, **values: Any
 ) -> UserError:
     """A userError whose message is `key` in `language`."""
     return UserError(code, text(language, key, **values), field)

@@ -22,7 +22,7 @@ from db.members import (
     set_site_access,
 )
 from resolvers.context import Context
-from resolvers.errors import PublicError, UserError, UserErrors
+from resolvers.errors import ErrorCode, PublicError, UserError, UserErrors
 from resolvers.fleet import SiteQuery, sites_page
 from resolvers.ids import decode_id_of
 from resolvers.pagination import Page, id_keyset_page
@@ -98,16 +98,16 @@ async def set_member_site_access(
 ) -> asyncpg.Record:
     viewer = require_full_access(context)
     if not viewer.is_admin:
-        raise user_error(context, "FORBIDDEN", "admin_only", None)
+        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
     assert viewer.organization_id is not None
     organization_id = viewer.organization_id
     if scope not in SITE_SCOPES:
-        raise UserError("INVALID", "Unknown site scope.", ["input", "scope"])
+        raise UserError(ErrorCode.INVALID, "Unknown site scope.", ["input", "scope"])
     pk = decode_id_of(user_id, "User")
     async with context.pool.acquire() as conn, conn.transaction():
         member = await lock_member(conn, organization_id, pk) if pk is not None else None
         if member is None:
-            raise user_error(context, "NOT_FOUND", "member_not_found", ["input", "userId"])
+            raise user_error(context, ErrorCode.NOT_FOUND, "member_not_found", ["input", "userId"])
         keys: list[int] = []
         if scope == "SELECTED_SITES":
             wanted = [decode_id_of(s, "Site") for s in site_ids or ()]
@@ -115,7 +115,7 @@ async def set_member_site_access(
                 conn, organization_id, [k for k in wanted if k is not None]
             )
             errors = [
-                user_error(context, "NOT_FOUND", "not_found", ["input", "siteIds", index])
+                user_error(context, ErrorCode.NOT_FOUND, "not_found", ["input", "siteIds", index])
                 for index, key in enumerate(wanted)
                 if key is None or key not in known
             ]
@@ -128,20 +128,20 @@ async def set_member_site_access(
 async def set_member_role(context: Context, user_id: str, role: str) -> asyncpg.Record:
     viewer = require_full_access(context)
     if not viewer.is_admin:
-        raise user_error(context, "FORBIDDEN", "admin_only", None)
+        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
     assert viewer.organization_id is not None
     organization_id = viewer.organization_id
     if role not in ROLES:
-        raise UserError("INVALID", "Unknown role.", ["role"])
+        raise UserError(ErrorCode.INVALID, "Unknown role.", ["role"])
     pk = decode_id_of(user_id, "User")
     async with context.pool.acquire() as conn, conn.transaction():
         admins = await lock_organization_admins(conn, organization_id)
         if viewer.user_id not in admins:
             # Demoted since this request began.
-            raise user_error(context, "FORBIDDEN", "admin_only", None)
+            raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
         member = await lock_member(conn, organization_id, pk) if pk is not None else None
         if member is None:
-            raise user_error(context, "NOT_FOUND", "member_not_found", ["userId"])
+            raise user_error(context, ErrorCode.NOT_FOUND, "member_not_found", ["userId"])
         if role == "MEMBER" and admins == [member["id"]]:
-            raise user_error(context, "INVALID", "last_admin", ["role"])
+            raise user_error(context, ErrorCode.INVALID, "last_admin", ["role"])
         return await set_role(conn, organization_id, member["id"], role)

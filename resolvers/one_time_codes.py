@@ -13,7 +13,7 @@ import secrets
 
 from config import Settings
 from db.accounts import Conn, consume_code, count_wrong_attempt, insert_code, lock_live_code
-from resolvers.errors import UserError
+from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
 
 
@@ -55,16 +55,16 @@ async def check_code(
     """
     row = await lock_live_code(conn, user_id, purpose)
     if row is None:
-        return user_error(language, "INVALID_CODE", "code_invalid", field)
+        return user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field)
     if row["attempts"] >= settings.code_max_attempts:
-        return user_error(language, "TOO_MANY_ATTEMPTS", "code_spent", field)
+        return user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
     if row["expired"]:
-        return user_error(language, "CODE_EXPIRED", "code_expired", field)
+        return user_error(language, ErrorCode.CODE_EXPIRED, "code_expired", field)
     expected = code_hash(settings, user_id, purpose, code.strip())
     if hmac.compare_digest(expected, bytes(row["code_hash"])):
         await consume_code(conn, row["id"])
         return None
     attempts = await count_wrong_attempt(conn, row["id"])
     if attempts >= settings.code_max_attempts:
-        return user_error(language, "TOO_MANY_ATTEMPTS", "code_spent", field)
-    return user_error(language, "INVALID_CODE", "code_invalid", field)
+        return user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
+    return user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field)

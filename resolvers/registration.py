@@ -49,7 +49,7 @@ from resolvers.email_policy import (
     normalize_email,
     password_problem,
 )
-from resolvers.errors import UserError, UserErrors
+from resolvers.errors import ErrorCode, UserError, UserErrors
 from resolvers.i18n import user_error
 from resolvers.one_time_codes import check_code, issue_code
 from resolvers.pagination import Page, id_keyset_page
@@ -114,7 +114,7 @@ class Checker:
     def add(self, error: UserError) -> None:
         self.errors.append(error)
 
-    def error(self, code: str, key: str, field: list[str], **values: Any) -> None:
+    def error(self, code: ErrorCode, key: str, field: list[str], **values: Any) -> None:
         self.errors.append(user_error(self.language, code, key, field, **values))
 
     def text(
@@ -123,13 +123,13 @@ class Checker:
         cleaned = unicodedata.normalize("NFC", value).strip() if value is not None else ""
         if not cleaned:
             if required:
-                self.error("REQUIRED", "required", field)
+                self.error(ErrorCode.REQUIRED, "required", field)
             return None
         if len(cleaned) > max_length:
-            self.error("TOO_LONG", "too_long", field, max=max_length)
+            self.error(ErrorCode.TOO_LONG, "too_long", field, max=max_length)
             return None
         if any(unicodedata.category(c) == "Cc" for c in cleaned):
-            self.error("INVALID", "invalid", field)
+            self.error(ErrorCode.INVALID, "invalid", field)
             return None
         return cleaned
 
@@ -137,10 +137,10 @@ class Checker:
         cleaned = (value or "").strip().upper()
         if not cleaned:
             if required:
-                self.error("REQUIRED", "required", field)
+                self.error(ErrorCode.REQUIRED, "required", field)
             return None
         if not COUNTRY.match(cleaned):
-            self.error("INVALID", "country_invalid", field)
+            self.error(ErrorCode.INVALID, "country_invalid", field)
             return None
         return cleaned
 
@@ -176,7 +176,7 @@ def organization_label(row: asyncpg.Record | Mapping[str, Any]) -> str:
 
 
 def wrong_step(context: Context, step: str) -> UserError:
-    return user_error(context.language, "WRONG_STEP", "wrong_step", step=step)
+    return user_error(context.language, ErrorCode.WRONG_STEP, "wrong_step", step=step)
 
 
 async def locked_viewer_at(conn: Conn, context: Context, step: str) -> asyncpg.Record:
@@ -209,7 +209,7 @@ async def create_account(context: Context, form: AccountForm) -> None:
     last_name = checker.text(form.last_name, ["input", "lastName"], 100)
     country = checker.country(form.country, ["input", "country"], required=False)
     if form.preferred_language is not None and language_of(form.preferred_language) is None:
-        checker.error("INVALID", "language_invalid", ["input", "preferredLanguage"])
+        checker.error(ErrorCode.INVALID, "language_invalid", ["input", "preferredLanguage"])
     personal = [first_name or "", last_name or "", form.email.split("@")[0]]
     problem = password_problem(form.password, language, ["input", "password"], personal)
     if problem is not None:
@@ -268,7 +268,7 @@ async def send_verification_code(conn: Conn, context: Context, user: asyncpg.Rec
 def lookup_address(context: Context, raw: str, field: list[str]) -> EmailAddress:
     email = normalize_email(raw)
     if email is None:
-        raise user_error(context.language, "INVALID", "email_invalid", field)
+        raise user_error(context.language, ErrorCode.INVALID, "email_invalid", field)
     return email
 
 
@@ -280,7 +280,7 @@ async def claim_code_send(conn: Conn, context: Context, address: str) -> None:
         conn, address, settings.code_resend_seconds, settings.code_max_per_hour
     )
     if wait > 0:
-        raise user_error(context.language, "RATE_LIMITED", "rate_limited", seconds=wait)
+        raise user_error(context.language, ErrorCode.RATE_LIMITED, "rate_limited", seconds=wait)
     await record_code_send(conn, address)
 
 
@@ -305,7 +305,7 @@ async def verify_email(
         user = await lock_user_by_email(conn, email.address)
         # Unknown or already verified: the same answer as a wrong code.
         if user is None or user["step"] != "VERIFY_EMAIL":
-            error = user_error(context.language, "INVALID_CODE", "code_invalid", ["code"])
+            error = user_error(context.language, ErrorCode.INVALID_CODE, "code_invalid", ["code"])
         else:
             error = await check_code(
                 conn, context.settings, context.language, user["id"], VERIFY_EMAIL, code, ["code"]
@@ -336,7 +336,7 @@ async def submit_professional_profile(context: Context, form: ProfileForm) -> as
     job_title = checker.text(form.job_title, ["input", "jobTitle"], 100)
     phone = checker.text(form.business_phone, ["input", "businessPhone"], 40)
     if phone is not None and not PHONE.match(phone):
-        checker.error("INVALID", "phone_invalid", ["input", "businessPhone"])
+        checker.error(ErrorCode.INVALID, "phone_invalid", ["input", "businessPhone"])
     address = checker.address(form.address, ["input", "address"])
     checker.raise_if_any()
     assert company_name and job_title and phone and address["country"]
@@ -398,7 +398,9 @@ async def select_organization(context: Context, organization_id: int | None) -> 
         )
         chosen = next((row for row in choices if row["id"] == organization_id), None)
         if chosen is None:
-            raise user_error(context.language, "INVALID", "not_a_choice", ["organizationId"])
+            raise user_error(
+                context.language, ErrorCode.INVALID, "not_a_choice", ["organizationId"]
+            )
         return await join_organization(conn, user, chosen)
 
 
@@ -407,11 +409,15 @@ async def submit_organization_details(context: Context, form: OrganizationForm) 
     legal_name = checker.text(form.legal_name, ["input", "legalName"], 200)
     website = checker.text(form.website, ["input", "website"], 300, required=False)
     if website is not None and not WEBSITE.match(website):
-        checker.error("INVALID", "website_invalid", ["input", "website"])
+        checker.error(ErrorCode.INVALID, "website_invalid", ["input", "website"])
     address = checker.address(form.address, ["input", "address"])
     if form.employee_count is not None and not 0 <= form.employee_count <= MAX_EMPLOYEES:
         checker.error(
-            "INVALID", "number_invalid", ["input", "employeeCount"], min=0, max=MAX_EMPLOYEES
+            ErrorCode.INVALID,
+            "number_invalid",
+            ["input", "employeeCount"],
+            min=0,
+            max=MAX_EMPLOYEES,
         )
     checker.raise_if_any()
     assert legal_name and address["country"]
@@ -449,14 +455,14 @@ async def decide_onboarding_request(
     checker = Checker(context.language)
     cleaned_note = checker.text(note, ["note"], 2000, required=False)
     if decision == "REJECT" and cleaned_note is None and not checker.errors:
-        checker.error("REQUIRED", "note_required", ["note"])
+        checker.error(ErrorCode.REQUIRED, "note_required", ["note"])
     checker.raise_if_any()
     async with context.pool.acquire() as conn, conn.transaction():
         request = await lock_onboarding_request(conn, request_id) if request_id else None
         if request is None:
-            raise user_error(context.language, "NOT_FOUND", "request_not_found", ["id"])
+            raise user_error(context.language, ErrorCode.NOT_FOUND, "request_not_found", ["id"])
         if request["status"] != "PENDING":
-            raise user_error(context.language, "WRONG_STEP", "request_decided", ["id"])
+            raise user_error(context.language, ErrorCode.WRONG_STEP, "request_decided", ["id"])
         requester = await lock_user(conn, request["user_id"])
         assert requester is not None
         values = {
@@ -581,7 +587,7 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
     async with context.pool.acquire() as conn, conn.transaction():
         user = await lock_user_by_email(conn, email.address)
         if user is None:
-            error = user_error(context.language, "INVALID_CODE", "code_invalid", ["code"])
+            error = user_error(context.language, ErrorCode.INVALID_CODE, "code_invalid", ["code"])
         else:
             error = await check_code(
                 conn, context.settings, context.language, user["id"], RESET_PASSWORD, code, ["code"]

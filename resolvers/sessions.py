@@ -11,6 +11,7 @@ import asyncpg
 from db.accounts import Conn, fetch_user_for_sign_in, insert_session, revoke_session, set_password
 from resolvers.context import Context
 from resolvers.email_policy import PASSWORD_MAX_LENGTH, normalize_email
+from resolvers.errors import ErrorCode
 from resolvers.i18n import user_error
 from resolvers.permissions import require_viewer
 from resolvers.throttle import throttle
@@ -53,9 +54,11 @@ async def sign_in(
     candidate = password if len(password) <= PASSWORD_MAX_LENGTH else ""
     matched = await hashing.verify(row["password_hash"] if row is not None else None, candidate)
     if row is None or not matched or len(password) > PASSWORD_MAX_LENGTH:
-        raise user_error(context.language, "INVALID_CREDENTIALS", "invalid_credentials")
+        raise user_error(context.language, ErrorCode.INVALID_CREDENTIALS, "invalid_credentials")
     if row["step"] == "VERIFY_EMAIL":
-        raise user_error(context.language, "EMAIL_NOT_VERIFIED", "email_not_verified", ["email"])
+        raise user_error(
+            context.language, ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified", ["email"]
+        )
     new_hash = await hashing.hash(password) if hashing.needs_rehash(row["password_hash"]) else None
     async with context.pool.acquire() as conn, conn.transaction():
         if new_hash is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from db.throttle import hit_buckets
 from resolvers.context import Context
+from resolvers.errors import ErrorCode
 from resolvers.i18n import user_error
 
 
@@ -26,4 +27,6 @@ async def throttle(context: Context, action: str, address: str | None) -> None:
     counts = await hit_buckets(context.pool, list(limits), settings.throttle_window_seconds)
     waits = [wait for bucket, (hits, wait) in counts.items() if hits > limits[bucket]]
     if waits:
-        raise user_error(context.language, "RATE_LIMITED", "rate_limited", seconds=max(waits))
+        raise user_error(
+            context.language, ErrorCode.RATE_LIMITED, "rate_limited", seconds=max(waits)
+        )

@@ -11,7 +11,7 @@ from typing import Any
 
 from db.fleet import ViewerScope
 from resolvers.context import Context
-from resolvers.errors import PublicError, UserError
+from resolvers.errors import ErrorCode, PublicError, UserError
 from resolvers.permissions import require_full_access
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -54,7 +54,7 @@ def fleet_text(language: str, key: str, **values: Any) -> str:
 
 
 def user_error(
-    context: Context, code: str, key: str, field: list[str | int] | None, **values: Any
+    context: Context, code: ErrorCode, key: str, field: list[str | int] | None, **values: Any
 ) -> UserError:
     path = [str(f) for f in field] if field else None
     return UserError(code, fleet_text(context.language, key, **values), path)

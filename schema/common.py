@@ -1,14 +1,11 @@
-"""Types shared by every domain: Node, PageInfo, connections, UserError."""
+"""Types shared by every domain: Node, PageInfo, connections."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from enum import Enum
 from typing import Generic, TypeVar
 
 import strawberry
-
-from resolvers.errors import UserError, UserErrors
 
 
 @strawberry.interface(description="An object with an opaque global id; `node(id:)` returns it.")
@@ -67,42 +64,3 @@ def make_connection(
         ),
         count_total=count_total,
     )
-
-
-@strawberry.enum(description="Why a mutation's input was refused.")
-class UserErrorCode(Enum):
-    INVALID = "INVALID"
-    TOO_LONG = "TOO_LONG"
-    REQUIRED = "REQUIRED"
-    PERSONAL_EMAIL_DOMAIN = "PERSONAL_EMAIL_DOMAIN"
-    DISPOSABLE_EMAIL_DOMAIN = "DISPOSABLE_EMAIL_DOMAIN"
-    WEAK_PASSWORD = "WEAK_PASSWORD"  # noqa: S105 - an error code
-    INVALID_CODE = "INVALID_CODE"
-    CODE_EXPIRED = "CODE_EXPIRED"
-    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
-    RATE_LIMITED = "RATE_LIMITED"
-    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
-    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
-    WRONG_STEP = "WRONG_STEP"
-    NOT_FOUND = "NOT_FOUND"
-    FORBIDDEN = "FORBIDDEN"
-    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
-    ALREADY_EXISTS = "ALREADY_EXISTS"
-
-
-@strawberry.type(
-    name="UserError", description="An expected failure of a mutation, in the request's language."
-)
-class UserErrorType:
-    field: list[str] | None = strawberry.field(
-        description='Path to the input field at fault, e.g. ["input", "email"].'
-    )
-    message: str
-    code: UserErrorCode
-
-
-def user_errors(error: UserError | UserErrors) -> list[UserErrorType]:
-    errors = error.errors if isinstance(error, UserErrors) else [error]
-    return [
-        UserErrorType(field=e.field, message=e.message, code=UserErrorCode(e.code)) for e in errors
-    ]

@@ -18,7 +18,6 @@ import strawberry
 
 from db.summary import SummaryRow
 from resolvers.context import Context
-from resolvers.errors import UserError, UserErrors
 from resolvers.fleet import ProductQuery, SiteQuery, products_page, sites_page
 from resolvers.fleet_loaders import (
     FamiliesByGroupId,
@@ -57,7 +56,8 @@ from resolvers.permissions import HasFullAccess
 from resolvers.summary import load_group_summary, load_summary
 from schema.account_types import Role, SiteScope, User
 from schema.catalog import ProductFamily
-from schema.common import Connection, Node, UserErrorType, make_connection, user_errors
+from schema.common import Connection, Node, make_connection
+from schema.mutations import MutationPayload, mutation
 
 Info = strawberry.Info[Context, None]
 
@@ -489,15 +489,13 @@ class CustomGroupInput:
 
 
 @strawberry.type(description="The group as saved, or why it was not.")
-class CustomGroupPayload:
+class CustomGroupPayload(MutationPayload):
     custom_group: CustomGroup | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The id of the deleted group, or why it was not deleted.")
-class DeleteCustomGroupPayload:
+class DeleteCustomGroupPayload(MutationPayload):
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(description="Which sites a member sees.")
@@ -510,9 +508,8 @@ class SiteAccessInput:
 
 
 @strawberry.type(description="The member as changed, or why they were not.")
-class MemberPayload:
+class MemberPayload(MutationPayload):
     member: User | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 # --------------------------------------------------- used by the accounts types
@@ -605,64 +602,47 @@ class FleetQuery:
 
 @strawberry.type
 class FleetMutation:
-    @strawberry.mutation(
+    @mutation(
         description=f"Create a custom group (at most {MAX_GROUPS_PER_USER} per person).",
         permission_classes=[HasFullAccess],
     )
     async def create_custom_group(self, info: Info, input: CustomGroupInput) -> CustomGroupPayload:
-        try:
-            row = await create_group(info.context, input.to_input())
-        except (UserError, UserErrors) as error:
-            return CustomGroupPayload(user_errors=user_errors(error))
+        row = await create_group(info.context, input.to_input())
         return CustomGroupPayload(custom_group=CustomGroup.from_row(row))
 
-    @strawberry.mutation(
+    @mutation(
         description="Rename a custom group or change its rule (your own groups only).",
         permission_classes=[HasFullAccess],
     )
     async def update_custom_group(
         self, info: Info, id: strawberry.ID, input: CustomGroupInput
     ) -> CustomGroupPayload:
-        try:
-            row = await update_custom_group(info.context, id, input.to_input())
-        except (UserError, UserErrors) as error:
-            return CustomGroupPayload(user_errors=user_errors(error))
+        row = await update_custom_group(info.context, id, input.to_input())
         return CustomGroupPayload(custom_group=CustomGroup.from_row(row))
 
-    @strawberry.mutation(
-        description="Delete one of your custom groups.", permission_classes=[HasFullAccess]
-    )
+    @mutation(description="Delete one of your custom groups.", permission_classes=[HasFullAccess])
     async def delete_custom_group(self, info: Info, id: strawberry.ID) -> DeleteCustomGroupPayload:
-        try:
-            deleted = await delete_custom_group(info.context, id)
-        except (UserError, UserErrors) as error:
-            return DeleteCustomGroupPayload(user_errors=user_errors(error))
+        deleted = await delete_custom_group(info.context, id)
         return DeleteCustomGroupPayload(deleted_id=strawberry.ID(deleted))
 
-    @strawberry.mutation(
+    @mutation(
         description="Choose which sites a member sees (administrators only).",
         permission_classes=[HasFullAccess],
     )
     async def set_member_site_access(self, info: Info, input: SiteAccessInput) -> MemberPayload:
-        try:
-            row = await set_member_site_access(
-                info.context, input.user_id, input.scope.value, input.site_ids
-            )
-        except (UserError, UserErrors) as error:
-            return MemberPayload(user_errors=user_errors(error))
+        row = await set_member_site_access(
+            info.context, input.user_id, input.scope.value, input.site_ids
+        )
         return MemberPayload(member=User.from_row(row))
 
-    @strawberry.mutation(
+    @mutation(
         description="Make a member an administrator or not (administrators only).",
         permission_classes=[HasFullAccess],
     )
     async def set_member_role(
         self, info: Info, user_id: strawberry.ID, role: Role
     ) -> MemberPayload:
-        try:
-            row = await set_member_role(info.context, user_id, role.value)
-        except (UserError, UserErrors) as error:
-            return MemberPayload(user_errors=user_errors(error))
+        row = await set_member_role(info.context, user_id, role.value)
         return MemberPayload(member=User.from_row(row))
 
 

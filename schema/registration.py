@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import registration, sessions
-from resolvers.errors import UserError, UserErrors
 from resolvers.ids import decode_id_of
 from resolvers.permissions import IsAuthenticated, IsStaff
 from schema.account_types import (
@@ -19,7 +18,7 @@ from schema.account_types import (
     Session,
     User,
 )
-from schema.common import UserErrorType, user_errors
+from schema.mutations import MutationPayload, mutation
 
 # ------------------------------------------------------------------ inputs
 
@@ -76,55 +75,50 @@ class OrganizationDetailsInput:
 
 
 @strawberry.type
-class CreateAccountPayload:
+class CreateAccountPayload(MutationPayload):
     registration: Registration | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class ResendVerificationCodePayload:
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+class ResendVerificationCodePayload(MutationPayload):
+    """A new code was sent, or why not."""
 
 
 @strawberry.type
-class VerifyEmailPayload:
+class VerifyEmailPayload(MutationPayload):
     session: Session | None = None
     viewer: User | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class SignInPayload:
+class SignInPayload(MutationPayload):
     session: Session | None = None
     viewer: User | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class SignOutPayload:
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+class SignOutPayload(MutationPayload):
+    """The session is revoked."""
 
 
 @strawberry.type
-class RegistrationPayload:
+class RegistrationPayload(MutationPayload):
     viewer: User | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RequestPasswordResetPayload:
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+class RequestPasswordResetPayload(MutationPayload):
+    """A reset code was sent (if the address has an account), or why not."""
 
 
 @strawberry.type
-class ResetPasswordPayload:
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+class ResetPasswordPayload(MutationPayload):
+    """The password was changed, or why not."""
 
 
 @strawberry.type
-class OnboardingDecisionPayload:
+class OnboardingDecisionPayload(MutationPayload):
     onboarding_request: OnboardingRequest | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
 def new_account_registration() -> Registration:
@@ -143,7 +137,7 @@ def new_account_registration() -> Registration:
 
 @strawberry.type
 class AccountsMutation:
-    @strawberry.mutation(
+    @mutation(
         description="Create an account at VERIFY_EMAIL and email a code. Answers alike "
         "whether or not the address already has an account."
     )
@@ -156,45 +150,33 @@ class AccountsMutation:
             country=input.country,
             preferred_language=input.preferred_language,
         )
-        try:
-            await registration.create_account(info.context, form)
-        except (UserError, UserErrors) as error:
-            return CreateAccountPayload(user_errors=user_errors(error))
+        await registration.create_account(info.context, form)
         return CreateAccountPayload(registration=new_account_registration())
 
-    @strawberry.mutation(description="Email a new verification code (60 s apart, 5 an hour).")
+    @mutation(description="Email a new verification code (60 s apart, 5 an hour).")
     async def resend_verification_code(
         self, info: Info, email: str
     ) -> ResendVerificationCodePayload:
-        try:
-            await registration.resend_verification_code(info.context, email)
-        except (UserError, UserErrors) as error:
-            return ResendVerificationCodePayload(user_errors=user_errors(error))
+        await registration.resend_verification_code(info.context, email)
         return ResendVerificationCodePayload()
 
-    @strawberry.mutation(description="Check the emailed code; signs the user in (LIMITED).")
+    @mutation(description="Check the emailed code; signs the user in (LIMITED).")
     async def verify_email(self, info: Info, email: str, code: str) -> VerifyEmailPayload:
-        try:
-            grant, row = await registration.verify_email(info.context, email, code)
-        except (UserError, UserErrors) as error:
-            return VerifyEmailPayload(user_errors=user_errors(error))
+        grant, row = await registration.verify_email(info.context, email, code)
         return VerifyEmailPayload(
             session=Session(token=grant.token, expires_at=grant.expires_at),
             viewer=User.from_row(row),
         )
 
-    @strawberry.mutation(
+    @mutation(
         description="CHOOSE_ACCESS_TYPE → COMPLETE_PROFILE or PARTNER_REFERRAL.",
         permission_classes=[IsAuthenticated],
     )
     async def choose_access_type(self, info: Info, access_type: AccessType) -> RegistrationPayload:
-        try:
-            row = await registration.choose_access_type(info.context, access_type.value)
-        except (UserError, UserErrors) as error:
-            return RegistrationPayload(user_errors=user_errors(error))
+        row = await registration.choose_access_type(info.context, access_type.value)
         return RegistrationPayload(viewer=User.from_row(row))
 
-    @strawberry.mutation(
+    @mutation(
         description="COMPLETE_PROFILE → COMPLETE (one organization owns the email's domain), "
         "SELECT_ORGANIZATION (several) or DESCRIBE_ORGANIZATION (none).",
         permission_classes=[IsAuthenticated],
@@ -208,13 +190,10 @@ class AccountsMutation:
             business_phone=input.business_phone,
             address=input.address.to_form(),
         )
-        try:
-            row = await registration.submit_professional_profile(info.context, form)
-        except (UserError, UserErrors) as error:
-            return RegistrationPayload(user_errors=user_errors(error))
+        row = await registration.submit_professional_profile(info.context, form)
         return RegistrationPayload(viewer=User.from_row(row))
 
-    @strawberry.mutation(
+    @mutation(
         description="SELECT_ORGANIZATION → COMPLETE, with one of `organizationChoices`.",
         permission_classes=[IsAuthenticated],
     )
@@ -222,13 +201,10 @@ class AccountsMutation:
         self, info: Info, organization_id: strawberry.ID
     ) -> RegistrationPayload:
         pk = decode_id_of(organization_id, "Organization")
-        try:
-            row = await registration.select_organization(info.context, pk)
-        except (UserError, UserErrors) as error:
-            return RegistrationPayload(user_errors=user_errors(error))
+        row = await registration.select_organization(info.context, pk)
         return RegistrationPayload(viewer=User.from_row(row))
 
-    @strawberry.mutation(
+    @mutation(
         description="DESCRIBE_ORGANIZATION → AWAITING_APPROVAL: a request for the staff.",
         permission_classes=[IsAuthenticated],
     )
@@ -241,51 +217,37 @@ class AccountsMutation:
             address=input.address.to_form(),
             employee_count=input.employee_count,
         )
-        try:
-            row = await registration.submit_organization_details(info.context, form)
-        except (UserError, UserErrors) as error:
-            return RegistrationPayload(user_errors=user_errors(error))
+        row = await registration.submit_organization_details(info.context, form)
         return RegistrationPayload(viewer=User.from_row(row))
 
-    @strawberry.mutation(description="A session for a verified account; else INVALID_CREDENTIALS.")
+    @mutation(description="A session for a verified account; else INVALID_CREDENTIALS.")
     async def sign_in(self, info: Info, email: str, password: str) -> SignInPayload:
-        try:
-            grant, row = await sessions.sign_in(info.context, email, password)
-        except (UserError, UserErrors) as error:
-            return SignInPayload(user_errors=user_errors(error))
+        grant, row = await sessions.sign_in(info.context, email, password)
         return SignInPayload(
             session=Session(token=grant.token, expires_at=grant.expires_at),
             viewer=User.from_row(row),
         )
 
-    @strawberry.mutation(
+    @mutation(
         description="Revoke the session of this request.", permission_classes=[IsAuthenticated]
     )
     async def sign_out(self, info: Info) -> SignOutPayload:
         await sessions.sign_out(info.context)
         return SignOutPayload()
 
-    @strawberry.mutation(description="Email a reset code. Answers alike for unknown addresses.")
+    @mutation(description="Email a reset code. Answers alike for unknown addresses.")
     async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetPayload:
-        try:
-            await registration.request_password_reset(info.context, email)
-        except (UserError, UserErrors) as error:
-            return RequestPasswordResetPayload(user_errors=user_errors(error))
+        await registration.request_password_reset(info.context, email)
         return RequestPasswordResetPayload()
 
-    @strawberry.mutation(
-        description="Set a new password with the emailed code; signs out everywhere."
-    )
+    @mutation(description="Set a new password with the emailed code; signs out everywhere.")
     async def reset_password(
         self, info: Info, email: str, code: str, new_password: str
     ) -> ResetPasswordPayload:
-        try:
-            await registration.reset_password(info.context, email, code, new_password)
-        except (UserError, UserErrors) as error:
-            return ResetPasswordPayload(user_errors=user_errors(error))
+        await registration.reset_password(info.context, email, code, new_password)
         return ResetPasswordPayload()
 
-    @strawberry.mutation(
+    @mutation(
         description="Platform staff: approve (the organization is created, the requester its "
         "ADMIN) or reject with a note (back to DESCRIBE_ORGANIZATION).",
         permission_classes=[IsStaff],
@@ -298,10 +260,5 @@ class AccountsMutation:
         note: str | None = None,
     ) -> OnboardingDecisionPayload:
         pk = decode_id_of(id, "OnboardingRequest")
-        try:
-            row = await registration.decide_onboarding_request(
-                info.context, pk, decision.value, note
-            )
-        except (UserError, UserErrors) as error:
-            return OnboardingDecisionPayload(user_errors=user_errors(error))
+        row = await registration.decide_onboarding_request(info.context, pk, decision.value, note)
         return OnboardingDecisionPayload(onboarding_request=OnboardingRequest.from_row(row))
