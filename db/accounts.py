@@ -87,6 +87,74 @@ async def insert_user(
     )
 
 
+async def replace_unverified_registration(
+    conn: Conn,
+    user_id: int,
+    *,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+    country: str | None,
+    preferred_language: str,
+) -> asyncpg.Record | None:
+    """The latest registration of a still unverified account replaces the
+    earlier one (None when the account is verified meanwhile)."""
+    return await conn.fetchrow(
+        f"""
+        update users u
+           set password_hash = $2, first_name = $3, last_name = $4, country = $5,
+               preferred_language = $6, updated_at = now()
+         where u.id = $1 and u.step = 'VERIFY_EMAIL'
+        returning {USER_COLUMNS}
+        """,
+        user_id,
+        password_hash,
+        first_name,
+        last_name,
+        country,
+        preferred_language,
+    )
+
+
+async def fetch_registration_json(conn: Conn, user_id: int) -> str:
+    """The registration an unverified account holds now, as a code carries it."""
+    registration: str = await conn.fetchval(
+        """
+        select jsonb_build_object(
+                   'password_hash', password_hash, 'first_name', first_name,
+                   'last_name', last_name, 'country', country,
+                   'preferred_language', preferred_language)::text
+          from users where id = $1
+        """,
+        user_id,
+    )
+    return registration
+
+
+async def verify_with_registration(
+    conn: Conn, user_id: int, registration_json: str
+) -> asyncpg.Record:
+    """The email is verified: the registration the code carried becomes the account's."""
+    return _one(
+        await conn.fetchrow(
+            f"""
+        update users u
+           set step = 'CHOOSE_ACCESS_TYPE', verified_at = now(), updated_at = now(),
+               password_hash = r.password_hash, first_name = r.first_name,
+               last_name = r.last_name, country = r.country,
+               preferred_language = r.preferred_language
+          from jsonb_to_record($2::jsonb) as r (password_hash text, first_name text,
+                                               last_name text, country text,
+                                               preferred_language text)
+         where u.id = $1
+        returning {USER_COLUMNS}
+        """,
+            user_id,
+            registration_json,
+        )
+    )
+
+
 async def update_user_step(conn: Conn, user_id: int, step: str, **changes: Any) -> asyncpg.Record:
     """Move a user to `step`, setting the given columns (names from our code only)."""
     allowed = {
@@ -165,34 +233,37 @@ async def set_password(conn: Conn, user_id: int, password_hash: str) -> None:
 
 
 async def insert_code(
-    conn: Conn, user_id: int, purpose: str, code_hash: bytes, ttl_seconds: int
+    conn: Conn,
+    user_id: int,
+    purpose: str,
+    code_hash: bytes,
+    ttl_seconds: int,
+    registration_json: str | None = None,
 ) -> None:
-    """A new code for `purpose`; any older live one of the same purpose is spent."""
+    """A new code for `purpose`. Older live codes stay valid: a request by
+    someone else must not cancel the code the owner holds."""
     await conn.execute(
         """
-        with spent as (
-            update one_time_codes set consumed_at = now()
-             where user_id = $1 and purpose = $2 and consumed_at is null
-        )
-        insert into one_time_codes (user_id, purpose, code_hash, expires_at)
-        values ($1, $2, $3, now() + make_interval(secs => $4))
+        insert into one_time_codes (user_id, purpose, code_hash, expires_at, registration)
+        values ($1, $2, $3, now() + make_interval(secs => $4), $5::jsonb)
         """,
         user_id,
         purpose,
         code_hash,
         ttl_seconds,
+        registration_json,
     )
 
 
-async def lock_live_code(conn: Conn, user_id: int, purpose: str) -> asyncpg.Record | None:
-    """The user's latest unconsumed code, locked, with whether it has expired."""
-    return await conn.fetchrow(
+async def lock_live_codes(conn: Conn, user_id: int, purpose: str) -> list[asyncpg.Record]:
+    """The user's unconsumed codes for `purpose`, locked in id order, with
+    whether each has expired."""
+    return await conn.fetch(
         """
-        select id, code_hash, attempts, expires_at <= now() as expired
+        select id, code_hash, attempts, registration, expires_at <= now() as expired
           from one_time_codes
          where user_id = $1 and purpose = $2 and consumed_at is null
-         order by id desc
-         limit 1
+         order by id
            for update
         """,
         user_id,
@@ -200,17 +271,35 @@ async def lock_live_code(conn: Conn, user_id: int, purpose: str) -> asyncpg.Reco
     )
 
 
-async def count_wrong_attempt(conn: Conn, code_id: int) -> int:
-    row = await conn.fetchrow(
-        "update one_time_codes set attempts = attempts + 1 where id = $1 returning attempts",
-        code_id,
+async def count_wrong_attempt(conn: Conn, code_ids: Sequence[int]) -> list[int]:
+    """One more wrong try on each code; their attempts now."""
+    rows = await conn.fetch(
+        """
+        update one_time_codes set attempts = attempts + 1
+         where id = any($1::bigint[])
+        returning attempts
+        """,
+        list(code_ids),
     )
-    assert row is not None
-    return int(row["attempts"])
+    return [int(row["attempts"]) for row in rows]
 
 
 async def consume_code(conn: Conn, code_id: int) -> None:
-    await conn.execute("update one_time_codes set consumed_at = now() where id = $1", code_id)
+    await conn.execute(
+        "update one_time_codes set consumed_at = now(), registration = null where id = $1",
+        code_id,
+    )
+
+
+async def spend_user_codes(conn: Conn, user_id: int) -> None:
+    """Every live code of the user, whatever its purpose, stops working."""
+    await conn.execute(
+        """
+        update one_time_codes set consumed_at = now(), registration = null
+         where user_id = $1 and consumed_at is null
+        """,
+        user_id,
+    )
 
 
 # ---------------------------------------------------------------- sessions

@@ -1,4 +1,9 @@
-"""Mail texts in English and French, chosen by the recipient's language."""
+"""Mail texts in English and French, chosen by the recipient's language.
+
+Mail that may go to an address nobody has proved yet (codes) carries no text
+that the requester wrote: anyone may type anyone's address, and a name field
+would let them write to it.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,13 @@ TEMPLATES: dict[str, dict[str, Template]] = {
     "verification_code": {
         "en": Template(
             "Your Service360 verification code: {code}",
-            "Hello {first_name},\n\nYour verification code is {code}.\n"
+            "Hello,\n\nYour verification code is {code}.\n"
             "It is valid for {minutes} minutes. If you did not create a Service360 "
             "account, ignore this message.\n",
         ),
         "fr": Template(
             "Votre code de vérification Service360 : {code}",
-            "Bonjour {first_name},\n\nVotre code de vérification est {code}.\n"
+            "Bonjour,\n\nVotre code de vérification est {code}.\n"
             "Il est valable {minutes} minutes. Si vous n'avez pas créé de compte "
             "Service360, ignorez ce message.\n",
         ),
@@ -99,13 +104,13 @@ TEMPLATES: dict[str, dict[str, Template]] = {
     "password_reset": {
         "en": Template(
             "Your Service360 password reset code: {code}",
-            "Hello {first_name},\n\nYour password reset code is {code}.\n"
+            "Hello,\n\nYour password reset code is {code}.\n"
             "It is valid for {minutes} minutes. If you did not ask for it, ignore this "
             "message: your password stays as it is.\n",
         ),
         "fr": Template(
             "Votre code de réinitialisation Service360 : {code}",
-            "Bonjour {first_name},\n\nVotre code de réinitialisation du mot de passe "
+            "Bonjour,\n\nVotre code de réinitialisation du mot de passe "
             "est {code}.\nIl est valable {minutes} minutes. Si vous ne l'avez pas "
             "demandé, ignorez ce message : votre mot de passe ne change pas.\n",
         ),

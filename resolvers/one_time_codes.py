@@ -1,8 +1,11 @@
 """Six-digit one-time codes: emailed, stored only as a keyed hash.
 
-The attempt counter changes in PostgreSQL under the code row's lock (`FOR
-UPDATE` in the mutation's transaction), so concurrent requests and aliased
-mutations in one request all count, and the fifth wrong try spends the code.
+Several codes of one purpose may be live at once (a request by someone else
+must not cancel the code the owner holds); a try is checked against each.
+Attempt counters change in PostgreSQL under the codes' row locks (`FOR
+UPDATE` in the mutation's transaction), so concurrent requests all count. A
+wrong try counts against every live code of the purpose, so five wrong tries
+spend them all, however many there are.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 from config import Settings
-from db.accounts import Conn, consume_code, count_wrong_attempt, insert_code, lock_live_code
+from db.accounts import Conn, consume_code, count_wrong_attempt, insert_code, lock_live_codes
 from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
 
@@ -26,8 +30,14 @@ def code_hash(settings: Settings, user_id: int, purpose: str, code: str) -> byte
     return hmac.new(key, f"{purpose}:{user_id}:{code}".encode(), hashlib.sha256).digest()
 
 
-async def issue_code(conn: Conn, settings: Settings, user_id: int, purpose: str) -> str:
-    """A fresh code for `purpose` (older ones are spent); the caller mails it."""
+async def issue_code(
+    conn: Conn,
+    settings: Settings,
+    user_id: int,
+    purpose: str,
+    registration_json: str | None = None,
+) -> str:
+    """A fresh code for `purpose`, carrying `registration` if given; the caller mails it."""
     code = new_code()
     await insert_code(
         conn,
@@ -35,8 +45,17 @@ async def issue_code(conn: Conn, settings: Settings, user_id: int, purpose: str)
         purpose,
         code_hash(settings, user_id, purpose, code),
         settings.code_ttl_seconds,
+        registration_json,
     )
     return code
+
+
+@dataclass(frozen=True)
+class CheckedCode:
+    """The outcome of a try: `error` when refused, else what the code carried."""
+
+    error: UserError | None
+    registration_json: str | None = None
 
 
 async def check_code(
@@ -47,24 +66,32 @@ async def check_code(
     purpose: str,
     code: str,
     field: list[str],
-) -> UserError | None:
-    """Consume the code when right; else count the try and say why (None: right).
+) -> CheckedCode:
+    """Consume the code when right; else count the try and say why.
 
     The caller commits in both cases (the counted try must stay) and raises
     the error after the commit.
     """
-    row = await lock_live_code(conn, user_id, purpose)
-    if row is None:
-        return user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field)
-    if row["attempts"] >= settings.code_max_attempts:
-        return user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
-    if row["expired"]:
-        return user_error(language, ErrorCode.CODE_EXPIRED, "code_expired", field)
+    rows = await lock_live_codes(conn, user_id, purpose)
     expected = code_hash(settings, user_id, purpose, code.strip())
-    if hmac.compare_digest(expected, bytes(row["code_hash"])):
-        await consume_code(conn, row["id"])
-        return None
-    attempts = await count_wrong_attempt(conn, row["id"])
-    if attempts >= settings.code_max_attempts:
-        return user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
-    return user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field)
+    matching = next(
+        (row for row in rows if hmac.compare_digest(expected, bytes(row["code_hash"]))), None
+    )
+    if matching is not None:
+        if matching["attempts"] >= settings.code_max_attempts:
+            return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
+        if matching["expired"]:
+            return CheckedCode(user_error(language, ErrorCode.CODE_EXPIRED, "code_expired", field))
+        await consume_code(conn, matching["id"])
+        return CheckedCode(None, matching["registration"])
+    usable = [r for r in rows if not r["expired"] and r["attempts"] < settings.code_max_attempts]
+    if not usable:
+        spent = any(not r["expired"] for r in rows)
+        if spent:
+            return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
+        return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
+    attempts = await count_wrong_attempt(conn, [r["id"] for r in usable])
+    if min(attempts) >= settings.code_max_attempts:
+        return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
+    return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
+

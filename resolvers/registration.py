@@ -32,12 +32,16 @@ from db.accounts import (
     lock_onboarding_request,
     lock_user,
     lock_user_by_email,
+    fetch_registration_json,
     mark_email_verified,
+    replace_unverified_registration,
     revoke_user_sessions,
     save_onboarding_decision,
     save_profile,
     set_password,
+    spend_user_codes,
     update_user_step,
+    verify_with_registration,
 )
 from db.throttle import code_send_wait_seconds, lock_address, record_code_send
 from mail.outbox import enqueue_mail
@@ -218,6 +222,13 @@ async def create_account(context: Context, form: AccountForm) -> None:
     assert email is not None and first_name is not None and last_name is not None
     # Hashed for known addresses too: the same work, the same time.
     password_hash = await password_hashing(context).hash(form.password)
+    registration = {
+        "password_hash": password_hash,
+        "first_name": first_name,
+        "last_name": last_name,
+        "country": country,
+        "preferred_language": language,
+    }
     settings = context.settings
     async with context.pool.acquire() as conn, conn.transaction():
         await lock_address(conn, email.address)
@@ -227,40 +238,43 @@ async def create_account(context: Context, form: AccountForm) -> None:
             )
             == 0
         )
-        user = await insert_user(
-            conn,
-            email=email.address,
-            password_hash=password_hash,
-            first_name=first_name,
-            last_name=last_name,
-            country=country,
-            preferred_language=language,
-        )
-        if not may_send:
-            return
-        await record_code_send(conn, email.address)
-        if user is not None:
-            await send_verification_code(conn, context, user)
-        else:
+        user = await insert_user(conn, email=email.address, **registration)
+        if user is None:
             existing = await lock_user_by_email(conn, email.address)
             assert existing is not None
-            await enqueue_mail(
-                conn,
-                to=existing["email"],
-                template="account_exists",
-                language=existing["preferred_language"],
-            )
+            # An unverified account belongs to whoever proves the mailbox: this
+            # registration replaces the earlier one (a resend carries it), and
+            # the codes already sent keep carrying theirs.
+            user = await replace_unverified_registration(conn, existing["id"], **registration)
+            if user is None:
+                if may_send:
+                    await record_code_send(conn, email.address)
+                    await enqueue_mail(
+                        conn,
+                        to=existing["email"],
+                        template="account_exists",
+                        language=existing["preferred_language"],
+                    )
+                return
+        if may_send:
+            await record_code_send(conn, email.address)
+            await send_verification_code(conn, context, user, orjson.dumps(registration).decode())
 
 
-async def send_verification_code(conn: Conn, context: Context, user: asyncpg.Record) -> None:
-    code = await issue_code(conn, context.settings, user["id"], VERIFY_EMAIL)
+async def send_verification_code(
+    conn: Conn, context: Context, user: asyncpg.Record, registration_json: str
+) -> None:
+    """Mail a code that carries `registration` (no text written by the registrant:
+    the address is anyone's to type)."""
+    code = await issue_code(
+        conn, context.settings, user["id"], VERIFY_EMAIL, registration_json
+    )
     await enqueue_mail(
         conn,
         to=user["email"],
         template="verification_code",
         language=user["preferred_language"],
         code=code,
-        first_name=user["first_name"],
         minutes=context.settings.code_ttl_seconds // 60,
     )
 
@@ -291,13 +305,21 @@ async def resend_verification_code(context: Context, raw_email: str) -> None:
         await claim_code_send(conn, context, email.address)
         user = await lock_user_by_email(conn, email.address)
         if user is not None and user["step"] == "VERIFY_EMAIL":
-            await send_verification_code(conn, context, user)
+            # The account's latest registration: a createAccount that could not
+            # mail a code at once (60 s rule) is the one a resend carries.
+            registration = await fetch_registration_json(conn, user["id"])
+            await send_verification_code(conn, context, user, registration)
 
 
 async def verify_email(
     context: Context, raw_email: str, code: str
 ) -> tuple[SessionGrant, asyncpg.Record]:
-    """Right code: the email is verified and the user signed in (LIMITED access)."""
+    """Right code: the email is verified and the user signed in (LIMITED access).
+
+    The registration that the code carried (password, names, language) becomes
+    the account's, and nothing from before survives: every other code is spent
+    and every session revoked.
+    """
     email = lookup_address(context, raw_email, ["email"])
     await throttle(context, "verifyEmail", email.address)
     error: UserError | None
@@ -307,12 +329,20 @@ async def verify_email(
         if user is None or user["step"] != "VERIFY_EMAIL":
             error = user_error(context.language, ErrorCode.INVALID_CODE, "code_invalid", ["code"])
         else:
-            error = await check_code(
+            checked = await check_code(
                 conn, context.settings, context.language, user["id"], VERIFY_EMAIL, code, ["code"]
             )
+            error = checked.error
         if error is None:
             assert user is not None
-            verified = await mark_email_verified(conn, user["id"])
+            if checked.registration_json is not None:
+                verified = await verify_with_registration(
+                    conn, user["id"], checked.registration_json
+                )
+            else:  # a code issued before codes carried their registration
+                verified = await mark_email_verified(conn, user["id"])
+            await spend_user_codes(conn, user["id"])
+            await revoke_user_sessions(conn, user["id"])
             grant = await open_session(conn, context, user["id"])
     # Raised after the commit: a wrong try stays counted.
     if error is not None:
@@ -568,7 +598,6 @@ async def request_password_reset(context: Context, raw_email: str) -> None:
             template="password_reset",
             language=user["preferred_language"],
             code=code,
-            first_name=user["first_name"],
             minutes=context.settings.code_ttl_seconds // 60,
         )
 
@@ -589,12 +618,17 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
         if user is None:
             error = user_error(context.language, ErrorCode.INVALID_CODE, "code_invalid", ["code"])
         else:
-            error = await check_code(
+            checked = await check_code(
                 conn, context.settings, context.language, user["id"], RESET_PASSWORD, code, ["code"]
             )
+            error = checked.error
         if error is None:
             assert user is not None
             await set_password(conn, user["id"], new_hash)
+            if user["step"] == "VERIFY_EMAIL":
+                # The reset code proved the mailbox, with a password its owner chose.
+                await mark_email_verified(conn, user["id"])
+            await spend_user_codes(conn, user["id"])
             await revoke_user_sessions(conn, user["id"])
     if error is not None:
         raise error
