@@ -79,7 +79,9 @@ async def check_code(
     )
     if matching is not None:
         if matching["attempts"] >= settings.code_max_attempts:
-            return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
+            return CheckedCode(
+                user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
+            )
         if matching["expired"]:
             return CheckedCode(user_error(language, ErrorCode.CODE_EXPIRED, "code_expired", field))
         await consume_code(conn, matching["id"])
@@ -88,10 +90,11 @@ async def check_code(
     if not usable:
         spent = any(not r["expired"] for r in rows)
         if spent:
-            return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
+            return CheckedCode(
+                user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
+            )
         return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
     attempts = await count_wrong_attempt(conn, [r["id"] for r in usable])
     if min(attempts) >= settings.code_max_attempts:
         return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
     return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
-

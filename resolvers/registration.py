@@ -24,6 +24,7 @@ from db.accounts import (
     count_onboarding_requests,
     fetch_onboarding_request_page,
     fetch_organizations_for_domains,
+    fetch_registration_json,
     insert_onboarding_request,
     insert_organization,
     insert_user,
@@ -32,7 +33,6 @@ from db.accounts import (
     lock_onboarding_request,
     lock_user,
     lock_user_by_email,
-    fetch_registration_json,
     mark_email_verified,
     replace_unverified_registration,
     revoke_user_sessions,
@@ -222,7 +222,8 @@ async def create_account(context: Context, form: AccountForm) -> None:
     assert email is not None and first_name is not None and last_name is not None
     # Hashed for known addresses too: the same work, the same time.
     password_hash = await password_hashing(context).hash(form.password)
-    registration = {
+    # What a code carries and its verification makes the account's.
+    registration: dict[str, Any] = {
         "password_hash": password_hash,
         "first_name": first_name,
         "last_name": last_name,
@@ -266,9 +267,7 @@ async def send_verification_code(
 ) -> None:
     """Mail a code that carries `registration` (no text written by the registrant:
     the address is anyone's to type)."""
-    code = await issue_code(
-        conn, context.settings, user["id"], VERIFY_EMAIL, registration_json
-    )
+    code = await issue_code(conn, context.settings, user["id"], VERIFY_EMAIL, registration_json)
     await enqueue_mail(
         conn,
         to=user["email"],
