@@ -78,6 +78,13 @@ class Settings:
     mail_retry_base_seconds: float = 10.0
     mail_retry_max_seconds: float = 3600.0
     mail_max_attempts: int = 12
+    # Live summaries (issue 13): bytes of encoded answers each worker keeps
+    # (0: no answer cache), and the limits of GraphQL subscriptions.
+    answer_cache_bytes: int = 64 * 2**20
+    subscriptions_per_connection: int = 60
+    subscriptions_per_user: int = 300
+    ws_init_timeout_seconds: int = 10
+    ws_idle_timeout_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -139,6 +146,21 @@ class Settings:
             ),
             throttle_per_client=reader.integer(
                 "THROTTLE_PER_CLIENT", cls.throttle_per_client, 1, 1_000_000
+            ),
+            answer_cache_bytes=reader.integer(
+                "ANSWER_CACHE_BYTES", cls.answer_cache_bytes, 0, 2**40
+            ),
+            subscriptions_per_connection=reader.integer(
+                "SUBSCRIPTIONS_PER_CONNECTION", cls.subscriptions_per_connection, 1, 10_000
+            ),
+            subscriptions_per_user=reader.integer(
+                "SUBSCRIPTIONS_PER_USER", cls.subscriptions_per_user, 1, 1_000_000
+            ),
+            ws_init_timeout_seconds=reader.integer(
+                "WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds, 1, 3600
+            ),
+            ws_idle_timeout_seconds=reader.integer(
+                "WS_IDLE_TIMEOUT_SECONDS", cls.ws_idle_timeout_seconds, 1, 86_400
             ),
         )
 

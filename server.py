@@ -39,6 +39,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.supervisors import Multiprocess
 
 from config import ConfigError, Settings
+from db.changes import ChangeFeed
 from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import MigrationError, apply_migrations
 from db.pool import create_pool
@@ -47,6 +48,7 @@ from mail.sender import MailSender
 from schema import build_schema
 from security.passwords import PasswordHashing
 from telemetry import configure_logging
+from web.answer_cache import AnswerCache
 from web.body_limit import BodyLimitMiddleware
 from web.cors import cors_middleware
 from web.graphiql import STATIC_PATH, graphiql_assets
@@ -92,6 +94,13 @@ def create_app(settings: Settings) -> Starlette:
                 max_stored=settings.apq_max_stored,
             ),
         }
+        # The change feed and what it keeps exact (DESIGN §6, §8).
+        changes = ChangeFeed(database_url)
+        answers = AnswerCache(settings.answer_cache_bytes)
+        changes.subscribe(answers)
+        resources["changes"] = changes
+        resources["answer_cache"] = answers
+        await changes.start()
         mail_sender = MailSender(pool, settings)
         mail_sender.start()
         housekeeping = Housekeeping(pool, settings.throttle_window_seconds)
@@ -102,6 +111,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await housekeeping.stop()
             await mail_sender.stop()
+            await changes.stop()
             await pool.close()
             resources["passwords"].close()
 

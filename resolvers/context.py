@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from config import Settings
 from db.pool import StatementStats
 from resolvers.loaders import LoaderRegistry
 from resolvers.viewer import Viewer, load_viewer
+from resolvers.viewer_state import ViewerState
 from telemetry import current_request_id
 
 SUPPORTED_LANGUAGES = ("en", "fr")
@@ -20,7 +21,8 @@ SUPPORTED_LANGUAGES = ("en", "fr")
 
 @dataclass
 class Context:
-    request: Request
+    # A Request, or the WebSocket of a subscription connection.
+    request: HTTPConnection
     response: Response | None
     pool: asyncpg.Pool
     settings: Settings
@@ -31,6 +33,8 @@ class Context:
     stats: StatementStats
     resources: dict[str, Any] = field(default_factory=dict)
     loaders: LoaderRegistry = field(init=False)
+    # graphql-transport-ws: the connection_init payload (Strawberry sets it).
+    connection_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.loaders = LoaderRegistry(self)
@@ -57,15 +61,22 @@ def language_from_header(accept_language: str | None) -> str:
 
 
 async def build_context(
-    request: Request,
+    request: HTTPConnection,
     response: Response | None,
     *,
     pool: asyncpg.Pool,
     settings: Settings,
     stats: StatementStats,
     resources: dict[str, Any],
+    viewer_state: ViewerState | None = None,
+    viewer_known: bool = False,
 ) -> Context:
-    viewer = await load_viewer(pool, request.headers.get("authorization"))
+    # `viewer_known`: the edge already looked the session up (with its
+    # tenant's versions, for the answer cache): no second lookup.
+    if viewer_known:
+        viewer = viewer_state.viewer if viewer_state is not None else None
+    else:
+        viewer = await load_viewer(pool, request.headers.get("authorization"))
     language = (
         viewer.preferred_language
         if viewer is not None

@@ -343,11 +343,20 @@ def comparable(summary: dict[str, object]) -> dict[str, object]:
 
 
 @asynccontextmanager
-async def one_connection_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+async def one_connection_client(
+    settings: Settings, *, answer_cache: bool = False
+) -> AsyncIterator[GraphQLClient]:
     """The app on a one-connection pool: once warm, asyncpg's per-connection type
     lookups (which the statement counter also sees) are done for good, so the
-    counts that tests compare are the app's own statements."""
-    async with running_app(replace(settings, pool_min_size=1, pool_max_size=1)) as (app, state):
+    counts that tests compare are the app's own statements. Without the answer
+    cache unless asked: a warm-up then a repeat would be a cache hit."""
+    tuned = replace(
+        settings,
+        pool_min_size=1,
+        pool_max_size=1,
+        answer_cache_bytes=settings.answer_cache_bytes if answer_cache else 0,
+    )
+    async with running_app(tuned) as (app, state):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield GraphQLClient(http=http, state=state)

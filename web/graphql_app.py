@@ -26,6 +26,8 @@ from strawberry.types.graphql import OperationType
 
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
+from resolvers.viewer_state import load_viewer_state
+from web.answer_cache import LOOKUPS, AnswerCache, Probe, if_none_match
 from web.graphiql import graphiql_page
 from web.http_graphql import (
     GraphQLParams,
@@ -57,6 +59,7 @@ class GraphQLApp(GraphQL[Context, None]):
         assert isinstance(request, Request)
         state: Any = request.state
         stats = current_stats.get() or StatementStats()
+        probe: Probe | None = getattr(state, "answer_probe", None)
         return await build_context(
             request,
             response if isinstance(response, Response) else None,
@@ -64,6 +67,8 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=state.settings,
             stats=stats,
             resources=state.resources,
+            viewer_state=probe.state if probe is not None else None,
+            viewer_known=probe is not None,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -158,6 +163,21 @@ class GraphQLApp(GraphQL[Context, None]):
         request.state.operation_name = operation
 
         is_get = request.method == "GET"
+        answers: AnswerCache | None = request.state.resources.get("answer_cache")
+        probe = None
+        if answers is not None:
+            probe = await self._probe(request, answers, query, params)
+            if probe.etag is not None and is_get and if_none_match(request, probe.etag):
+                LOOKUPS.labels("not_modified").inc()
+                return self._not_modified(probe.etag), operation, "ok"
+            if probe.answer is not None:
+                LOOKUPS.labels("hit").inc()
+                response = answers.respond(request, probe.answer, _with_charset(media_type))
+                if is_get and probe.etag is not None:
+                    response.headers.update(self._cache_headers(probe.etag))
+                return response, operation, "ok"
+            if probe.key is not None:
+                LOOKUPS.labels("miss").inc()
         allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
@@ -192,6 +212,18 @@ class GraphQLApp(GraphQL[Context, None]):
         if verdict.drop_data:
             body.pop("data", None)
         encoded = self.encode_json(body)
+        if (
+            answers is not None
+            and probe is not None
+            and probe.key is not None
+            and verdict.outcome == "ok"
+            and not sub_response.headers.raw
+        ):
+            stored = answers.store(probe.key, encoded)
+            response = answers.respond(request, stored, _with_charset(media_type))
+            if is_get and probe.etag is not None:
+                response.headers.update(self._cache_headers(probe.etag))
+            return response, operation, verdict.outcome
         response = Response(
             encoded, status_code=verdict.status, media_type=_with_charset(media_type)
         )
@@ -201,6 +233,27 @@ class GraphQLApp(GraphQL[Context, None]):
         if is_get and verdict.outcome == "ok":
             response = self._cacheable(request, response, encoded)
         return response, operation, verdict.outcome
+
+    async def _probe(
+        self, request: Request, answers: AnswerCache, query: str, params: GraphQLParams
+    ) -> Probe:
+        """The viewer with their tenant's versions (one statement), and the cached
+        answer under that key if any; the context reuses the viewer."""
+        state = await load_viewer_state(request.state.pool, request.headers.get("authorization"))
+        probe = answers.probe(state, query, params.operation_name, params.variables)
+        request.state.answer_probe = probe
+        return probe
+
+    @staticmethod
+    def _cache_headers(etag: str) -> dict[str, str]:
+        return {
+            "ETag": etag,
+            "Cache-Control": "private, no-cache",
+            "Vary": "Accept, Accept-Encoding, Authorization",
+        }
+
+    def _not_modified(self, etag: str) -> Response:
+        return Response(status_code=304, headers=self._cache_headers(etag))
 
     def _cacheable(self, request: Request, response: Response, body: bytes) -> Response:
         """A successful GET answer: private, revalidated with an ETag (304 when unchanged)."""
