@@ -45,6 +45,13 @@ class Settings:
     max_aliases: int = 120
     max_tokens: int = 10_000
     max_query_cost: int = 50_000
+    # Bounds checked before validation (schema/document_bounds.py): field
+    # selections with fragments expanded, the field-merging rule's work, and
+    # lower token and selection ceilings for requests without a session.
+    max_field_selections: int = 1_000
+    max_validation_work: int = 2_000
+    anonymous_max_tokens: int = 1_000
+    anonymous_max_field_selections: int = 300
     # GraphQL executor: graphql_jit's compiled one, or Strawberry's stock one.
     graphql_executor: str = "compiled"
     cors_origins: tuple[str, ...] = ()
@@ -122,6 +129,18 @@ class Settings:
             max_aliases=reader.integer("MAX_ALIASES", cls.max_aliases, 1, 10_000),
             max_tokens=reader.integer("MAX_TOKENS", cls.max_tokens, 100, 1_000_000),
             max_query_cost=reader.integer("MAX_QUERY_COST", cls.max_query_cost, 1, 10_000_000),
+            max_field_selections=reader.integer(
+                "MAX_FIELD_SELECTIONS", cls.max_field_selections, 10, 1_000_000
+            ),
+            max_validation_work=reader.integer(
+                "MAX_VALIDATION_WORK", cls.max_validation_work, 100, 10_000_000
+            ),
+            anonymous_max_tokens=reader.integer(
+                "ANONYMOUS_MAX_TOKENS", cls.anonymous_max_tokens, 100, 1_000_000
+            ),
+            anonymous_max_field_selections=reader.integer(
+                "ANONYMOUS_MAX_FIELD_SELECTIONS", cls.anonymous_max_field_selections, 10, 1_000_000
+            ),
             graphql_executor=reader.choice(
                 "GRAPHQL_EXECUTOR", ("stock", "compiled"), cls.graphql_executor
             ),

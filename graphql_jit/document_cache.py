@@ -8,8 +8,9 @@ and validation. An entry keeps:
   nodes, are reused too);
 * the validation errors, per (schema, rules): validation is a pure function of
   the document, the schema and the rules, so a cached answer is the answer;
-* an analysis made once: lexical tokens, aliases, depth per operation and the
-  cost inputs (every field with its arguments, fragments inlined), from which
+* an analysis made once, on first use: lexical tokens, aliases, depth per
+  operation and the cost inputs (every field with its arguments, fragments
+  inlined), from which
   limits that depend on the request (``DocumentLimits``, a cost function over
   ``FieldUsage`` and the request's variables) are checked without walking the
   document again.
@@ -113,8 +114,17 @@ class DocumentAnalysis:
 class CachedDocument:
     key: str
     document: DocumentNode
-    analysis: DocumentAnalysis
     validations: dict[tuple[Any, ...], list[GraphQLError]] = field(default_factory=dict)
+    _analysis: DocumentAnalysis | None = None
+
+    @property
+    def analysis(self) -> DocumentAnalysis:
+        """Made when first asked for, not at parse time: inlining fragments is
+        exponential in how deeply fragments spread fragments, so it must come
+        after the caller's own bounds on the document (and validation)."""
+        if self._analysis is None:
+            self._analysis = analyse(self.document)
+        return self._analysis
 
     def validate(
         self,
@@ -185,7 +195,7 @@ class DocumentCache:
             return entry
         self.misses += 1
         document = parse(source, **parse_options)
-        entry = CachedDocument(key, document, analyse(document))
+        entry = CachedDocument(key, document)
         if len(source) <= self.max_source_length:
             entries[key] = entry
             while len(entries) > self.max_entries:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from config import Settings
@@ -17,6 +17,7 @@ from graphql_jit.document_cache import DocumentCache
 from graphql_jit.strawberry import CachedDocuments, execution_context_class
 from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
+from schema.document_bounds import DocumentBounds, DocumentBoundsLimits, field_merging_rule
 from schema.extensions import MaskUnexpectedErrors, RequestErrorCodes, with_error_code
 from schema.node import build_node_query
 
@@ -36,13 +37,22 @@ class Mutation(accounts.AccountsMutation, fleet.FleetMutation):
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     documents = DocumentCache(max_entries=1000)
+    signed_in = DocumentBoundsLimits(
+        max_tokens=settings.max_tokens,
+        max_selections=settings.max_field_selections,
+        max_aliases=settings.max_aliases,
+    )
+    anonymous = DocumentBoundsLimits(
+        max_tokens=min(settings.anonymous_max_tokens, settings.max_tokens),
+        max_selections=min(settings.anonymous_max_field_selections, settings.max_field_selections),
+        max_aliases=settings.max_aliases,
+    )
+    field_merging = field_merging_rule(settings.max_validation_work)
     extensions: list[Any] = [
+        # Before CachedDocuments, which validates: the bounds come first.
+        lambda: DocumentBounds(signed_in, anonymous, field_merging),
         lambda: CachedDocuments(documents),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        with_error_code(
-            MaxAliasesLimiter(max_alias_count=settings.max_aliases), "TOO_MANY_ALIASES"
-        ),
         QueryCostLimiter(max_cost=settings.max_query_cost),
         RequestErrorCodes(),
         MaskUnexpectedErrors(),

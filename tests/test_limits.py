@@ -10,6 +10,9 @@ import asyncpg
 import httpx
 import pytest
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from starlette.datastructures import Secret
 
 from config import Settings
@@ -190,7 +193,9 @@ async def test_unexpected_errors_are_masked_with_the_request_id_that_the_log_car
 
 async def test_refused_documents_carry_a_code_saying_why(client: GraphQLClient) -> None:
     deep = "{ viewer { " + "organization { members { nodes { " * 5 + "id" + " } } }" * 5 + " } }"
-    aliased = "{ " + " ".join(f"f{n}: productFamilies {{ name }}" for n in range(500)) + " }"
+    # 130 aliases: over MAX_ALIASES, within the token and selection ceilings
+    # of a request without a session (which would refuse 500 first).
+    aliased = "{ " + " ".join(f"f{n}: productFamilies {{ name }}" for n in range(130)) + " }"
     huge = "{ productFamilies { " + "name " * 20_000 + "} }"
     cases = {
         deep: "QUERY_TOO_DEEP",
@@ -203,3 +208,139 @@ async def test_refused_documents_carry_a_code_saying_why(client: GraphQLClient) 
         body = await client.execute(query)
         assert body.get("data") is None, code
         assert {e["extensions"]["code"] for e in body["errors"]} == {code}, body["errors"]
+
+
+# -- bounds before validation (schema/document_bounds.py) ------------------------
+
+REPEATED_VIEWER = "{" + " viewer { id }" * 1000 + "}"  # issue 12's 11 kB document
+
+
+def _fan_out(levels: int) -> str:
+    """Each fragment spreads the next twice: 2**levels selections in ~40 bytes a level."""
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    return f"{{ ...F0 }} {fragments} fragment F{levels} on Query {{ viewer {{ id }} }}"
+
+
+async def test_repeated_fields_are_refused_by_count_before_validation(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=1)
+    user = await create_user(db, tenant)
+    body = await client.execute(REPEATED_VIEWER, token=user.token)
+    assert body.get("data") is None
+    [error] = body["errors"]
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "selections": 2000,
+        "maxSelections": 1000,
+    }
+    # Without a session the same text is over the lower token ceiling.
+    anonymous = await client.execute(REPEATED_VIEWER)
+    assert [e["extensions"]["code"] for e in anonymous["errors"]] == ["QUERY_TOO_LARGE"]
+    assert "1000 tokens" in anonymous["errors"][0]["message"]
+
+
+async def test_fragments_spreading_fragments_are_counted_where_spread(
+    client: GraphQLClient,
+) -> None:
+    # 2**16 selections from 700 bytes; inlining them took seconds at parse time.
+    body = await client.execute(_fan_out(16))
+    assert body.get("data") is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["selections"] == 2 * 2**16
+    assert "without a session" in error["message"]
+    # A cycle counts nothing and is left to validation, which names it.
+    cycle = "{ ...A } fragment A on Query { viewer { id } ...B } fragment B on Query { ...A }"
+    body = await client.execute(cycle)
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+    assert "Cannot spread fragment" in body["errors"][0]["message"]
+
+
+async def test_field_merging_work_is_bounded(client: GraphQLClient) -> None:
+    # 200 selections and 400 tokens pass the counts; comparing the 100 repeats
+    # pairwise is what costs (graphql-core's own budget allows ~1 s of it).
+    repeated = "{" + " viewer { id }" * 100 + "}"
+    body = await client.execute(repeated)
+    assert body.get("data") is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_TOO_COMPLEX"]
+    assert "too much work to validate" in body["errors"][0]["message"]
+    # A few repeats, as fragments of a real client make, are fine.
+    few = await client.execute("{" + " viewer { id }" * 5 + "}")
+    assert few == {"data": {"viewer": None}}
+
+
+async def test_large_legitimate_documents_pass_the_bounds(client: GraphQLClient) -> None:
+    from graphql import get_introspection_query
+
+    introspection = get_introspection_query(
+        descriptions=True, specified_by_url=True, directive_is_repeatable=True
+    )
+    body = await client.execute(introspection)
+    assert "errors" not in body and body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+def _naive_count(document: str) -> tuple[int, int]:
+    """Fragments inlined at every spread, recursively (exponential, for small cases)."""
+    from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, parse
+
+    parsed = parse(document)
+    fragments = {
+        d.name.value: d for d in parsed.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+
+    def walk(selection_set: object) -> tuple[int, int]:
+        fields = aliases = 0
+        for selection in getattr(selection_set, "selections", ()):
+            if isinstance(selection, FieldNode):
+                inner = walk(selection.selection_set)
+                fields += 1 + inner[0]
+                aliases += (selection.alias is not None) + inner[1]
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = walk(fragments[selection.name.value].selection_set)
+                fields, aliases = fields + inner[0], aliases + inner[1]
+            else:
+                inner = walk(selection.selection_set)
+                fields, aliases = fields + inner[0], aliases + inner[1]
+        return fields, aliases
+
+    operation = parsed.definitions[0]
+    return walk(operation.selection_set)  # type: ignore[attr-defined]
+
+
+@st.composite
+def _fragment_documents(draw: st.DrawFn) -> str:
+    """An operation and fragments that spread only later fragments (no cycles)."""
+    count = draw(st.integers(0, 6))
+
+    def body(first_spreadable: int) -> str:
+        parts = []
+        for _ in range(draw(st.integers(1, 4))):
+            kind = draw(st.sampled_from(["field", "alias", "nested", "inline", "spread"]))
+            if kind == "spread" and first_spreadable < count:
+                parts.append(f"...F{draw(st.integers(first_spreadable, count - 1))}")
+            elif kind == "alias":
+                parts.append("a: id")
+            elif kind == "nested":
+                parts.append("organization { id name }")
+            elif kind == "inline":
+                parts.append("... on User { email }")
+            else:
+                parts.append("id")
+        return " ".join(parts)
+
+    fragments = " ".join(f"fragment F{i} on User {{ {body(i + 1)} }}" for i in range(count))
+    return f"{{ viewer {{ {body(0)} }} }} {fragments}"
+
+
+@given(_fragment_documents())
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_selection_count_equals_fragments_inlined(document: str) -> None:
+    from graphql import parse
+
+    from schema.document_bounds import count_selections
+
+    counted = count_selections(parse(document))
+    assert (counted.selections, counted.aliases) == _naive_count(document)
