@@ -88,8 +88,20 @@ def _coded(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
 
 
 class RequestErrorCodes(SchemaExtension):
-    """`extensions.code` on errors of the document itself: it did not parse
-    (or had too many tokens), or it failed validation."""
+    """`extensions.code` on errors of the request itself: the document did
+    not parse (or had too many tokens), failed validation, or its variables'
+    values do not fit their types."""
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        # Execution errors without a path come before any field runs: a
+        # variable's value that does not coerce to its type, or a missing one.
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            if error.path is not None or (error.extensions and "code" in error.extensions):
+                continue
+            if error.original_error is None or isinstance(error.original_error, GraphQLError):
+                error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
 
     def on_operation(self) -> Iterator[None]:
         yield
