@@ -19,6 +19,7 @@ from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
 from schema.document_bounds import DocumentBounds, DocumentBoundsLimits, field_merging_rule
 from schema.extensions import MaskUnexpectedErrors, RequestErrorCodes, with_error_code
+from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
 
 NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
@@ -48,14 +49,20 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         max_aliases=settings.max_aliases,
     )
     field_merging = field_merging_rule(settings.max_validation_work)
+    # Factories where an extension reads the request after its first hook:
+    # Strawberry hands a shared instance each request's execution context, so
+    # it could read another concurrent request's. The depth limiter stays an
+    # instance: its rule class keys the document cache, and its one hook reads
+    # the context before anything awaits.
     extensions: list[Any] = [
         # Before CachedDocuments, which validates: the bounds come first.
         lambda: DocumentBounds(signed_in, anonymous, field_merging),
+        RefuseControlCharacters,
         lambda: CachedDocuments(documents),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
-        QueryCostLimiter(max_cost=settings.max_query_cost),
-        RequestErrorCodes(),
-        MaskUnexpectedErrors(),
+        lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
+        RequestErrorCodes,
+        MaskUnexpectedErrors,
     ]
     return strawberry.Schema(
         query=Query,

@@ -33,6 +33,7 @@ from db.persisted_queries import (
     store_automatic_query,
     touch_persisted_query,
 )
+from schema.input_guard import control_character_in
 
 MODES = ("off", "apq", "only")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -154,6 +155,14 @@ class PersistedQueries:
                 )
             return query, sha
         if known is None:
+            # PostgreSQL refuses NUL in text; no document needs these characters.
+            character = control_character_in(query)
+            if character is not None:
+                raise PersistedQueryError(
+                    f"The document contains the control character {character}.",
+                    "BAD_USER_INPUT",
+                    400,
+                )
             if len(query.encode()) > self.max_document_bytes:
                 raise PersistedQueryError(
                     f"The document is larger than {self.max_document_bytes} bytes "
