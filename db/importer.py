@@ -3,8 +3,10 @@ requests as JSON lines, loaded with COPY in one transaction.
 
 Each line is an object with a "type": organization, site, product or
 service_request. Objects refer to each other by "ref" (organizations, sites)
-and by service tag (products). Every line is checked first; the first bad line
-is reported with its number and nothing of the file is kept.
+and by service tag (products); refs are kept as the organizations' and sites'
+references, which `server.py sync` change lines name. Every line is checked
+first; the first bad line is reported with its number and nothing of the file
+is kept.
 
     {"type": "organization", "ref": "acme", "name": "Acme", "kind": "COMPANY",
      "country": "US", "domains": ["acme.example"]}
@@ -276,9 +278,10 @@ async def _load(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ...]]]
         select ref, nextval(pg_get_serial_sequence('organizations', 'id'))
           from import_organizations;
 
-        insert into organizations (id, name, division, kind, country, city, time_zone)
+        insert into organizations (id, name, division, kind, country, city, time_zone,
+                                   reference)
         overriding system value
-        select i.id, o.name, o.division, o.kind, o.country, o.city, o.time_zone
+        select i.id, o.name, o.division, o.kind, o.country, o.city, o.time_zone, o.ref
           from import_organizations o join import_org_ids i using (ref);
 
         insert into organization_domains (domain, organization_id)
@@ -288,9 +291,9 @@ async def _load(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ...]]]
         select s.ref, nextval(pg_get_serial_sequence('sites', 'id')), o.id
           from import_sites s join import_org_ids o on o.ref = s.organization;
 
-        insert into sites (id, organization_id, name, city, country)
+        insert into sites (id, organization_id, name, city, country, reference)
         overriding system value
-        select i.id, i.organization_id, s.name, s.city, s.country
+        select i.id, i.organization_id, s.name, s.city, s.country, s.ref
           from import_sites s join import_site_ids i using (ref);
 
         insert into products (organization_id, site_id, family_id, service_tag, name, model,
