@@ -28,7 +28,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, BinaryIO, TypedDict
 
 import asyncpg
 import orjson
@@ -378,6 +378,42 @@ def cmd_sync(settings: Settings, database_url: str, args: argparse.Namespace) ->
     return 3 if tally.counts["rejected"] else 0
 
 
+def cmd_consume(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
+    import signal
+
+    from sync.consumer import Consumer, ConsumerSettings
+    from sync.metrics import serve_metrics
+
+    consumer_settings = ConsumerSettings.from_env(os.environ)
+    asyncio.run(migrate(database_url))
+    metrics_server = None
+    if consumer_settings.metrics_port:
+        metrics_server = serve_metrics(
+            consumer_settings.metrics_host, consumer_settings.metrics_port
+        )
+
+    async def run(rejects: BinaryIO | None) -> None:
+        consumer = Consumer(consumer_settings, database_url, rejects)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # The batch in hand commits and is acknowledged, then it stops.
+            loop.add_signal_handler(signum, consumer.stop)
+        await consumer.run()
+        print(f"consume: {consumer.tally.lines:,} changes: {consumer.tally.summary()}")
+
+    try:
+        with (
+            open(consumer_settings.rejects_file, "ab")
+            if consumer_settings.rejects_file
+            else contextlib.nullcontext(None) as rejects
+        ):
+            asyncio.run(run(rejects))
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+    return 0
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     print(build_schema(settings).as_str())
     return 0
@@ -415,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     syncer.add_argument("--batch-size", type=int, default=5000, help="lines per transaction")
     syncer.set_defaults(run=cmd_sync)
+    commands.add_parser(
+        "consume",
+        help="apply the same change lines from NATS JetStream (NATS_URL; see sync/consumer.py)",
+    ).set_defaults(run=cmd_consume)
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         run=cmd_export_schema
     )

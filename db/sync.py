@@ -67,7 +67,7 @@ class Kind:
 
     @property
     def stage_columns(self) -> list[str]:
-        return ["line", self.key, "observed_at", "given", *self.value_columns]
+        return ["line", "round", self.key, "observed_at", "given", *self.value_columns]
 
 
 def _f(name: str, *columns: tuple[str, str]) -> Field:
@@ -160,7 +160,8 @@ def _newer(kind: Kind, f: Field) -> str:
 def _stage_sql(kind: Kind) -> str:
     columns = ", ".join(
         [
-            "line integer",
+            "line bigint",  # a file line, or a stream sequence
+            "round integer",  # 0 for a key's first change in the batch, 1 for its second...
             f"{kind.key} text",
             "observed_at timestamptz",
             "given integer",
@@ -171,27 +172,27 @@ def _stage_sql(kind: Kind) -> str:
 
 
 def _merge_sql(kind: Kind) -> str:
-    reduced: list[str] = []
+    """One round of the batch (at most one change per key) merged field by
+    field. Merging is order-free, so a key's changes may go in any rounds."""
+    values: list[str] = []
     for f in kind.fields:
         bit = kind.bit(f.name)
-        order = f"order by observed_at desc, {_tiebreak(kind, f, '')} desc"
-        keep = f"filter (where given & {bit} <> 0)"
-        reduced.append(f"(array_agg(observed_at {order}) {keep})[1] as {f.clock}")
-        reduced.extend(f"(array_agg({c} {order}) {keep})[1] as {c}" for c, _ in f.columns)
+        values.append(f"case when given & {bit} <> 0 then observed_at end as {f.clock}")
+        values.extend(c for c, _ in f.columns)
     sets: list[str] = []
     for f in kind.fields:
         newer = _newer(kind, f)
         for column in [c for c, _ in f.columns] + [f.clock]:
-            sets.append(f"{column} = case when {newer} then excluded.{column} else t.{column} end")
+            sets.append(
+                f"{column} = case when {newer} then excluded.{column} else t.{column} end"
+            )
     targets = [kind.key, "first_observed_at", "observed_at"]
     targets += [c for f in kind.fields for c in [f.clock, *(c for c, _ in f.columns)]]
     return f"""
         insert into {kind.table} as t ({", ".join(targets)})
-        select {", ".join(targets)} from (
-            select {kind.key}, min(observed_at) as first_observed_at,
-                   max(observed_at) as observed_at, {", ".join(reduced)}
-              from {kind.stage} group by {kind.key}
-        ) as b
+        select {kind.key}, observed_at, observed_at, {", ".join(values)}
+          from {kind.stage}
+         where round = $1
          order by {kind.key}
         on conflict ({kind.key}) do update set {", ".join(sets)},
             first_observed_at = least(t.first_observed_at, excluded.first_observed_at),
@@ -201,29 +202,37 @@ def _merge_sql(kind: Kind) -> str:
     """
 
 
-def _lines_sql(kind: Kind, projected: str, gone: str = "false") -> str:
-    """Per line: lost every field it carries (stale); its record is in the
-    projected table; its record is decommissioned."""
+def _lines_sql(kind: Kind, complete: str) -> str:
+    """The lines that lost every field they carry (stale), and those whose
+    record is still incomplete, so not in the projected table (pending)."""
     stale = " and ".join(
         f"(s.given & {kind.bit(f.name)} = 0 or t.{f.clock} > s.observed_at)" for f in kind.fields
     )
+    gone = "coalesce(t.decommissioned, false)" if kind is PRODUCT else "false"
     return f"""
-        select s.line, ({stale}) as stale, {projected} as projected, {gone} as gone
-          from {kind.stage} s join {kind.table} t using ({kind.key})
+        select line, stale from (
+            select s.line, ({stale}) as stale, not {gone} and not ({complete}) as pending
+              from {kind.stage} s join {kind.table} t using ({kind.key})
+        ) as x
+         where stale or pending
     """
 
 
 MERGE_SQL = {k.name: _merge_sql(k) for k in KINDS.values()}
 STAGE_SQL = ";\n".join(_stage_sql(k) for k in KINDS.values())
 LINES_SQL = {
-    "site": _lines_sql(SITE, "exists (select 1 from sites x where x.reference = t.reference)"),
+    "site": _lines_sql(
+        SITE, "t.organization_id is not null and t.name is not null and t.country is not null"
+    ),
     "product": _lines_sql(
         PRODUCT,
-        "exists (select 1 from products x where x.service_tag = t.service_tag)",
-        "coalesce(t.decommissioned, false)",
+        "t.site_id is not null and t.family_id is not null and t.name is not null "
+        "and t.model is not null",
     ),
     "service_request": _lines_sql(
-        SERVICE_REQUEST, "exists (select 1 from service_requests x where x.number = t.number)"
+        SERVICE_REQUEST,
+        "t.severity is not null and t.title is not null "
+        "and exists (select 1 from products x where x.service_tag = t.product_tag)",
     ),
 }
 
@@ -395,7 +404,11 @@ async def _apply_kind(
         await conn.copy_records_to_table(
             kind.stage, records=_stage_rows(kind, changes), columns=kind.stage_columns
         )
-        moved = [r[0] for r in await conn.fetch(MERGE_SQL[kind.name])]
+        rounds = max(_rounds(changes)) + 1
+        moved_keys: set[str] = set()
+        for round_ in range(rounds):
+            moved_keys.update(r[0] for r in await conn.fetch(MERGE_SQL[kind.name], round_))
+        moved = sorted(moved_keys)
     created: set[str] = set()
     changed: set[str] = set()
     if moved or appeared:
@@ -406,10 +419,7 @@ async def _apply_kind(
     pending: set[int] = set()
     stale: set[int] = set()
     for row in await conn.fetch(LINES_SQL[kind.name]):
-        if row["stale"]:
-            stale.add(row["line"])
-        elif not row["projected"] and not row["gone"]:
-            pending.add(row["line"])
+        (stale if row["stale"] else pending).add(row["line"])
     decommissioned = {
         c.line for c in changes if kind is PRODUCT and c.values.get("decommissioned") is True
     }
@@ -449,10 +459,20 @@ async def _project(
     return rows
 
 
-def _stage_rows(kind: Kind, changes: Iterable[Change]) -> Iterable[tuple[Any, ...]]:
+def _rounds(changes: Sequence[Change]) -> list[int]:
+    """Per change: how many earlier changes of the batch have its key."""
+    seen: dict[str, int] = {}
+    rounds = []
     for change in changes:
+        rounds.append(seen.get(change.key, 0))
+        seen[change.key] = rounds[-1] + 1
+    return rounds
+
+
+def _stage_rows(kind: Kind, changes: Sequence[Change]) -> Iterable[tuple[Any, ...]]:
+    for change, round_ in zip(changes, _rounds(changes), strict=True):
         given = 0
-        row: list[Any] = [change.line, change.key, change.observed_at, 0]
+        row: list[Any] = [change.line, round_, change.key, change.observed_at, 0]
         for f in kind.fields:
             if f.name in change.values:
                 given |= kind.bit(f.name)
@@ -460,7 +480,7 @@ def _stage_rows(kind: Kind, changes: Iterable[Change]) -> Iterable[tuple[Any, ..
                 row.extend(value if len(f.columns) > 1 else (value,))
             else:
                 row.extend([None] * len(f.columns))
-        row[3] = given
+        row[4] = given
         yield tuple(row)
 
 
