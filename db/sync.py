@@ -183,9 +183,7 @@ def _merge_sql(kind: Kind) -> str:
     for f in kind.fields:
         newer = _newer(kind, f)
         for column in [c for c, _ in f.columns] + [f.clock]:
-            sets.append(
-                f"{column} = case when {newer} then excluded.{column} else t.{column} end"
-            )
+            sets.append(f"{column} = case when {newer} then excluded.{column} else t.{column} end")
     targets = [kind.key, "first_observed_at", "observed_at"]
     targets += [c for f in kind.fields for c in [f.clock, *(c for c, _ in f.columns)]]
     return f"""
@@ -470,16 +468,20 @@ def _rounds(changes: Sequence[Change]) -> list[int]:
 
 
 def _stage_rows(kind: Kind, changes: Sequence[Change]) -> Iterable[tuple[Any, ...]]:
+    layout = [(f.name, kind.bit(f.name), len(f.columns)) for f in kind.fields]
     for change, round_ in zip(changes, _rounds(changes), strict=True):
         given = 0
         row: list[Any] = [change.line, round_, change.key, change.observed_at, 0]
-        for f in kind.fields:
-            if f.name in change.values:
-                given |= kind.bit(f.name)
-                value = change.values[f.name]
-                row.extend(value if len(f.columns) > 1 else (value,))
+        values = change.values
+        for name, bit, width in layout:
+            if name in values:
+                given |= bit
+                if width == 1:
+                    row.append(values[name])
+                else:
+                    row.extend(values[name])
             else:
-                row.extend([None] * len(f.columns))
+                row.extend((None,) * width)
         row[4] = given
         yield tuple(row)
 
