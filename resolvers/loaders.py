@@ -3,10 +3,17 @@
 Each loader class names its key (`FamilyById`); `context.loaders.get(Cls)`
 returns the one instance of that class for the request, so every resolver
 asking for it shares its batch. Batch functions answer in key order.
+
+A load is shared by every path that asks for the same key, but each caller
+awaits a future of its own (`Loader.load`): graphql-core cancels the siblings
+of a field that fails under a non-null parent, and a cancelled caller must
+not cancel the shared future, which would end every other path's await with
+`CancelledError` (and leave the cancelled future cached for the request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -40,6 +47,15 @@ class Loader(DataLoader, Generic[K, V]):
     def __init__(self, context: Context) -> None:
         super().__init__()
         self.context = context
+
+    def load(self, key: K) -> asyncio.Future[V]:
+        """The value of `key`, as a future of this caller's own.
+
+        Cancelling it (the caller was cancelled) leaves the shared load, its
+        batch and every other caller's future untouched.
+        """
+        shared: asyncio.Future[V] = super().load(key)
+        return asyncio.shield(shared)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Wrap each loader's batch function once, when its class is made, so
