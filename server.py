@@ -53,6 +53,7 @@ from telemetry import configure_logging
 from web.answer_cache import AnswerCache
 from web.body_limit import BodyLimitMiddleware
 from web.cors import cors_middleware
+from web.failures import FailureMiddleware
 from web.graphiql import STATIC_PATH, graphiql_assets
 from web.graphql_app import GraphQLApp
 from web.health import healthz, readyz
@@ -128,14 +129,17 @@ def create_app(settings: Settings) -> Starlette:
     ]
     # Outermost first: request id and log line (it sees the proxy's own
     # address), the client address from a trusted proxy's X-Forwarded-For,
-    # security headers, CORS, compression of large answers, then the body
-    # limit nearest the app.
+    # security headers, CORS, JSON answers for anything that escapes (inside
+    # CORS so that a browser can read them; Starlette's own fallback is a
+    # plain-text 500, and the middleware outside do no I/O), compression of
+    # large answers, then the body limit nearest the app.
     trusted = settings.trusted_proxies
     middleware = [
         Middleware(RequestContextMiddleware, trusted_proxies=trusted),
         Middleware(ProxyHeadersMiddleware, trusted_hosts="*" if "*" in trusted else list(trusted)),
         Middleware(SecurityHeadersMiddleware),
         *cors_middleware(settings.cors_origins),
+        Middleware(FailureMiddleware),
         # Level 5: within 20% of the best ratio on JSON at a fifth of the CPU of 9.
         Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),

@@ -12,9 +12,12 @@ from typing import Any
 from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError, ValidationContext
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
 
+from db.availability import database_unavailable
 from telemetry import current_request_id
 
 logger = logging.getLogger("service360.errors")
+INTERNAL_MESSAGE = "Internal server error."
+UNAVAILABLE_MESSAGE = "The service is briefly unavailable. Try again in a few seconds."
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -29,23 +32,31 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 class MaskUnexpectedErrors(MaskErrors):
     def __init__(self) -> None:
-        super().__init__(should_mask_error=is_unexpected, error_message="Internal server error.")
+        super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = current_request_id()
-        logger.error(
-            "unexpected error in resolver",
-            exc_info=error.original_error,
-            extra={"path": error.path},
-        )
+        original = error.original_error
+        if original is not None and database_unavailable(original):
+            # An outage, not a bug: the HTTP edge answers 503 with Retry-After.
+            logger.warning(
+                "database unavailable in resolver",
+                extra={"path": error.path, "error": f"{type(original).__name__}: {original}"},
+            )
+            code, message = "SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE
+        else:
+            logger.error(
+                "unexpected error in resolver", exc_info=original, extra={"path": error.path}
+            )
+            code, message = "INTERNAL_SERVER_ERROR", self.error_message
         return GraphQLError(
-            message=self.error_message,
+            message=message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
             original_error=None,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            extensions={"code": code, "requestId": request_id},
         )
 
 

@@ -8,7 +8,9 @@ the GraphiQL page, metrics and the operation name in the request log.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -22,8 +24,10 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from db.availability import database_unavailable
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
 from resolvers.viewer_state import load_viewer_state
@@ -34,6 +38,7 @@ from web.http_graphql import (
     MalformedRequest,
     error_body,
     is_json_content_type,
+    is_query_operation,
     judge,
     operation_name_in,
     params_from_body,
@@ -44,6 +49,11 @@ from web.negotiation import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, choose_medi
 from web.persisted_queries import PersistedQueries, PersistedQueryError
 
 OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
+# Before a read runs again after an outage: time for the pool to see its
+# connections close and for a restarting server to take new ones, short
+# enough to add little to the answer's wait.
+READ_RETRY_PAUSE_SECONDS = 0.25
+logger = logging.getLogger("service360.graphql")
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -84,7 +94,7 @@ class GraphQLApp(GraphQL[Context, None]):
             return
         started = time.perf_counter()
         operation: str | None = None
-        # Stays so when an unexpected exception escapes (answered 500 by Starlette).
+        # Stays so when an exception escapes (answered by web.failures).
         outcome = "internal_error"
         media_type = APPLICATION_JSON
         try:
@@ -99,6 +109,10 @@ class GraphQLApp(GraphQL[Context, None]):
             except PersistedQueryError as error:
                 outcome = "persisted_query_not_found" if error.status == 200 else "request_error"
                 response = self._error_response(error.status, error.message, error.code, media_type)
+            except Exception as error:
+                if database_unavailable(error):
+                    outcome = "unavailable"
+                raise
         finally:
             label = self.operation_labels.label(operation)
             observe_request(label, outcome, time.perf_counter() - started, current_stats.get())
@@ -179,17 +193,8 @@ class GraphQLApp(GraphQL[Context, None]):
             if probe.key is not None:
                 LOOKUPS.labels("miss").inc()
         allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
-        sub_response = await self.get_sub_response(request)
-        context = await self.get_context(request, sub_response)
         try:
-            result = await self.schema.execute(
-                query,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operation_name,
-                allowed_operation_types=allowed,
-                operation_extensions=params.extensions,
-            )
+            result, sub_response = await self._execute(request, params, query, allowed)
         except InvalidOperationTypeError as error:
             if is_get:
                 raise MalformedRequest(
@@ -255,6 +260,49 @@ class GraphQLApp(GraphQL[Context, None]):
     def _not_modified(self, etag: str) -> Response:
         return Response(status_code=304, headers=self._cache_headers(etag))
 
+    async def _execute(
+        self,
+        request: Request,
+        params: GraphQLParams,
+        query: str,
+        allowed: set[OperationType],
+    ) -> tuple[ExecutionResult, Response]:
+        """Execute the operation; a read that met an outage runs once more.
+
+        The retry is of the whole operation, here, rather than of a pool
+        checkout in db/pool.py: a connection also dies in the middle of a
+        statement (asyncpg already replaces the ones it saw close while idle),
+        and a read runs many statements through loaders. Only here is the
+        operation's type known, so a query is retried (idempotent) on fresh
+        connections and fresh loaders, and a mutation never is: its write may
+        have committed before the connection went, the client decides.
+        """
+
+        def read() -> bool:
+            return is_read(request, query, params.operation_name)
+
+        for attempt in (1, 2):
+            sub_response = await self.get_sub_response(request)
+            try:
+                context = await self.get_context(request, sub_response)
+                result = await self.schema.execute(
+                    query,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operation_name,
+                    allowed_operation_types=allowed,
+                    operation_extensions=params.extensions,
+                )
+            except Exception as error:
+                if attempt == 2 or not database_unavailable(error) or not read():
+                    raise
+            else:
+                if attempt == 2 or not _met_outage(result) or not read():
+                    return result, sub_response
+            logger.warning("database unavailable, the read runs once more")
+            await asyncio.sleep(READ_RETRY_PAUSE_SECONDS)
+        raise AssertionError("the second attempt returns or raises")
+
     def _cacheable(self, request: Request, response: Response, body: bytes) -> Response:
         """A successful GET answer: private, revalidated with an ETag (304 when unchanged)."""
         # Weak: compression may change the bytes, not the meaning.
@@ -289,6 +337,18 @@ class GraphQLApp(GraphQL[Context, None]):
             status_code=status,
             media_type=_with_charset(media_type),
         )
+
+
+def is_read(request: Request, query: str, operation_name: str | None) -> bool:
+    """Whether the request runs a query (GET runs nothing else)."""
+    return request.method == "GET" or is_query_operation(query, operation_name)
+
+
+def _met_outage(result: ExecutionResult) -> bool:
+    return any(
+        (error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE"
+        for error in result.errors or ()
+    )
 
 
 def _with_charset(media_type: str) -> str:

@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import GraphQLSyntaxError, Source, TokenKind
+from graphql import (
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationType,
+    Source,
+    TokenKind,
+    get_operation_ast,
+    parse,
+)
 from graphql.language.lexer import Lexer
 from starlette.datastructures import QueryParams
 
+from web.failures import UNAVAILABLE_RETRY_AFTER_SECONDS
 from web.negotiation import GRAPHQL_RESPONSE_JSON
 
 
@@ -148,6 +157,19 @@ def operation_name_in(document: str, requested: str | None) -> str | None:
     return None
 
 
+def is_query_operation(document: str, operation_name: str | None) -> bool:
+    """Whether the operation a request runs is a query (a read).
+
+    Parses the document: called only when a read may be retried, never on
+    the common path.
+    """
+    try:
+        operation = get_operation_ast(parse(document), operation_name)
+    except GraphQLError:
+        return False
+    return operation is not None and operation.operation == OperationType.QUERY
+
+
 def error_body(message: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
@@ -196,6 +218,11 @@ def judge(response: dict[str, Any], media_type: str) -> Verdict:
     codes = _codes(errors)
     strict = media_type == GRAPHQL_RESPONSE_JSON
     data = response.get("data")
+    if "SERVICE_UNAVAILABLE" in codes:
+        # The database is down (a read was already retried once): 503 under
+        # either media type, so that clients and proxies back off and retry.
+        headers = {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
+        return Verdict(503, "unavailable", headers)
     if "RATE_LIMITED" in codes and (data is None or not any(v is not None for v in data.values())):
         # The whole request was refused: tell the client when to come back.
         headers = {"Retry-After": str(_retry_after(errors))}
