@@ -80,11 +80,15 @@ class Settings:
     throttle_window_seconds: int = 900
     throttle_per_address: int = 10
     throttle_per_client: int = 100
-    # Mail sender: how often it looks for due mail, and its retry back-off.
+    # Mail sender: how often it looks for due mail, how long a claimed mail
+    # is its alone (a crashed worker's mail goes again after that), and the
+    # retry back-off: exponential, capped, for at most so many tries (with
+    # the defaults about 25 minutes of SMTP outage before mail is set aside).
     mail_poll_seconds: float = 2.0
+    mail_lease_seconds: int = 60
     mail_retry_base_seconds: float = 10.0
-    mail_retry_max_seconds: float = 3600.0
-    mail_max_attempts: int = 12
+    mail_retry_max_seconds: float = 60.0
+    mail_max_attempts: int = 30
     # Live summaries (issue 13): bytes of encoded answers each worker keeps
     # (0: no answer cache), and the limits of GraphQL subscriptions.
     answer_cache_bytes: int = 64 * 2**20
@@ -181,6 +185,17 @@ class Settings:
             ws_idle_timeout_seconds=reader.integer(
                 "WS_IDLE_TIMEOUT_SECONDS", cls.ws_idle_timeout_seconds, 1, 86_400
             ),
+            mail_poll_seconds=reader.number("MAIL_POLL_SECONDS", cls.mail_poll_seconds, 0.05, 60),
+            mail_lease_seconds=reader.integer(
+                "MAIL_LEASE_SECONDS", cls.mail_lease_seconds, 2, 3600
+            ),
+            mail_retry_base_seconds=reader.number(
+                "MAIL_RETRY_BASE_SECONDS", cls.mail_retry_base_seconds, 0.1, 3600
+            ),
+            mail_retry_max_seconds=reader.number(
+                "MAIL_RETRY_MAX_SECONDS", cls.mail_retry_max_seconds, 0.1, 86_400
+            ),
+            mail_max_attempts=reader.integer("MAIL_MAX_ATTEMPTS", cls.mail_max_attempts, 1, 1000),
         )
 
 
@@ -196,6 +211,18 @@ class _Reader:
             value = int(raw)
         except ValueError:
             raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.environ.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
         return value

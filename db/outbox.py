@@ -42,10 +42,11 @@ async def claim_due_mail(conn: Conn, limit: int, lease_seconds: float) -> list[a
     return await conn.fetch(
         """
         update mail_outbox m
-           set next_attempt_at = now() + make_interval(secs => $2)
+           set leased_until = now() + make_interval(secs => $2)
           from (select id
                   from mail_outbox
                  where sent_at is null and abandoned_at is null and next_attempt_at <= now()
+                   and (leased_until is null or leased_until <= now())
                  order by next_attempt_at, id
                  limit $1
                    for update skip locked) due
@@ -58,18 +59,33 @@ async def claim_due_mail(conn: Conn, limit: int, lease_seconds: float) -> list[a
 
 
 async def release_mail(conn: Conn, mail_ids: list[int]) -> None:
-    """Hand leased mails back untried: due again now."""
+    """Hand leased mails back untried: due again now (for any sender)."""
     await conn.execute(
-        "update mail_outbox set next_attempt_at = now() "
+        "update mail_outbox set leased_until = null "
         "where id = any($1::bigint[]) and sent_at is null",
         mail_ids,
     )
 
 
+async def retry_backed_off_mail_now(conn: Conn) -> int:
+    """Make every mail waiting on its back-off due now; how many there were.
+
+    Leases are left alone: mail another sender holds stays with it.
+    """
+    status: str = await conn.execute(
+        """
+        update mail_outbox set next_attempt_at = now()
+         where sent_at is null and abandoned_at is null and next_attempt_at > now()
+        """
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def mark_mail_sent(conn: Conn, mail_id: int) -> None:
     await conn.execute(
         """
-        update mail_outbox set sent_at = now(), attempts = attempts + 1, last_error = null
+        update mail_outbox
+           set sent_at = now(), attempts = attempts + 1, last_error = null, leased_until = null
          where id = $1
         """,
         mail_id,
@@ -82,7 +98,7 @@ async def mark_mail_failed(
     await conn.execute(
         """
         update mail_outbox
-           set attempts = attempts + 1, last_error = left($2, 1000),
+           set attempts = attempts + 1, last_error = left($2, 1000), leased_until = null,
                next_attempt_at = now() + make_interval(secs => $3),
                abandoned_at = case when $4 then now() end
          where id = $1

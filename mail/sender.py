@@ -4,9 +4,13 @@ Each round leases due rows (`FOR UPDATE SKIP LOCKED` in a short
 transaction: several workers share the outbox without sending a row twice),
 sends them with no database connection held, and records each outcome. A
 crash between sending and recording leaves the row unsent, so it goes again
-when its lease ends (at least once); a recorded `sent_at` is never sent
-again. Failures wait an exponentially growing delay; a permanent refusal
-(5xx) or too many tries sets the mail aside (`abandoned_at`).
+when its lease ends (`MAIL_LEASE_SECONDS`: at least once); a recorded
+`sent_at` is never sent again. A graceful stop hands claimed mail back at
+once. Failures wait an exponentially growing delay, capped
+(`MAIL_RETRY_MAX_SECONDS`); the first success after failures makes every
+waiting mail due at once, so a backlog drains as soon as the server is back.
+A permanent refusal (5xx) or too many tries sets the mail aside
+(`abandoned_at`).
 
 Without `SMTP_URL` the mail is written to the console log (development:
 the one-time codes are readable there).
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -27,13 +32,18 @@ import aiosmtplib
 import asyncpg
 
 from config import Settings
-from db.outbox import claim_due_mail, mark_mail_failed, mark_mail_sent, release_mail
+from db.outbox import (
+    claim_due_mail,
+    mark_mail_failed,
+    mark_mail_sent,
+    release_mail,
+    retry_backed_off_mail_now,
+)
 
 logger = logging.getLogger("service360.mail")
 BATCH_SIZE = 20
-# Long enough for a batch to be sent, short enough that mail of a crashed
-# worker is not held up for long.
-LEASE_SECONDS = 300.0
+# The longest one mail may take (connect to QUIT); less with a short lease.
+SMTP_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,22 +79,33 @@ class MailSender:
         self._pool = pool
         self._settings = settings
         self._smtp = SMTPTarget.from_url(settings.smtp_url) if settings.smtp_url else None
+        self._lease_seconds = float(settings.mail_lease_seconds)
+        # Every send ends within half a lease: a mail is never sent after
+        # its lease has ended and another sender may have taken it.
+        self._send_timeout = min(SMTP_TIMEOUT_SECONDS, self._lease_seconds / 2)
         self._wake = asyncio.Event()
         self._stopping = False
+        # A send failed for a reason that may pass (server down, 4xx): the
+        # next success means the server is back.
+        self._failing = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mail-sender")
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Let the current round finish (up to the grace period), then stop."""
+        """Finish the mail being sent (up to the grace period), hand the rest back, stop.
+
+        Mail claimed but not tried is released, due again at once for
+        another worker or the next start, instead of waiting for its lease.
+        """
         self._stopping = True
         self._wake.set()
         if self._task is None:
             return
         done, _ = await asyncio.wait({self._task}, timeout=grace_seconds)
         if not done:
-            # Cancelled mid-round: the transaction rolls back, the mail stays due.
+            # Cancelled mid-send: the round releases its claim as it unwinds.
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -113,30 +134,89 @@ class MailSender:
 
         When the server cannot be reached the round stops at the first mail
         and hands the rest back untried, instead of each waiting for a timeout.
+        Likewise when the sender stops, or too little of the lease is left to
+        send one more mail within it.
         """
+        started = time.monotonic()
         async with self._pool.acquire() as conn:
-            mails = await claim_due_mail(conn, BATCH_SIZE, LEASE_SECONDS)
-        for index, row in enumerate(mails):
-            try:
+            mails = await claim_due_mail(conn, BATCH_SIZE, self._lease_seconds)
+        # The database's lease began after `started`: this deadline is earlier.
+        deadline = started + self._lease_seconds
+        unrecorded = [row["id"] for row in mails]
+        tried = 0
+        try:
+            for row in mails:
+                if self._stopping:
+                    break
+                if deadline - time.monotonic() < self._send_timeout:
+                    self._wake.set()  # the rest is due again now: next round
+                    break
+                tried += 1
+                reachable = await self._deliver(row)
+                unrecorded.remove(row["id"])
+                if not reachable:
+                    break
+        except (Exception, asyncio.CancelledError):
+            # Still alive (an error, or stopped past the grace period): hand
+            # back every mail whose outcome is not recorded, the one being
+            # sent included (it may go twice: at least once). A process that
+            # dies outright leaves them to their lease.
+            await self._release(unrecorded)
+            raise
+        await self._release(unrecorded)
+        return tried
+
+    async def _deliver(self, row: asyncpg.Record) -> bool:
+        """Send one mail and record the outcome; False when the server is unreachable."""
+        try:
+            async with asyncio.timeout(self._send_timeout):
                 await self._send(row["recipient"], row["subject"], row["body"])
-            except (ConnectionError, TimeoutError, OSError) as error:
-                # aiosmtplib's connect, disconnect and timeout errors are among these.
-                await self._failed(row, error, permanent=False)
-                await release_mail(self._pool, [r["id"] for r in mails[index + 1 :]])
-                return index + 1
-            except aiosmtplib.SMTPResponseException as error:
-                await self._failed(row, error, permanent=500 <= error.code < 600)
-            except aiosmtplib.SMTPRecipientsRefused as error:
-                await self._failed(row, error, permanent=True)
-            except aiosmtplib.SMTPException as error:
-                await self._failed(row, error, permanent=False)
-            else:
-                await mark_mail_sent(self._pool, row["id"])
-        return len(mails)
+        except (ConnectionError, TimeoutError, OSError) as error:
+            # aiosmtplib's connect, disconnect and timeout errors are among these.
+            await self._failed(row, error, permanent=False)
+            return False
+        except aiosmtplib.SMTPResponseException as error:
+            await self._failed(row, error, permanent=500 <= error.code < 600)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            await self._failed(row, error, permanent=True)
+        except aiosmtplib.SMTPException as error:
+            await self._failed(row, error, permanent=False)
+        else:
+            await mark_mail_sent(self._pool, row["id"])
+            if self._failing or row["attempts"] > 0:
+                await self._server_is_back()
+        return True
+
+    async def _server_is_back(self) -> None:
+        """A send went through after failures: mail waiting on its back-off goes now.
+
+        Each failed mail waits its own exponential delay; without this, a
+        backlog from an outage would trickle out over minutes after the
+        server returned. A mail that failed before (seen by any worker) and
+        now went through tells the same as this sender's own failures.
+        """
+        self._failing = False
+        woken = await retry_backed_off_mail_now(self._pool)
+        if woken:
+            logger.info(
+                "SMTP server reachable again: retrying waiting mail now", extra={"mails": woken}
+            )
+            self._wake.set()
+
+    async def _release(self, mail_ids: list[int]) -> None:
+        if not mail_ids:
+            return
+        try:
+            await release_mail(self._pool, mail_ids)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            # Their lease ends by itself.
+            logger.warning("could not hand back claimed mail", extra={"error": str(error)})
 
     async def _failed(self, row: asyncpg.Record, error: Exception, *, permanent: bool) -> None:
         attempts = row["attempts"] + 1
         abandon = permanent or attempts >= self._settings.mail_max_attempts
+        if not permanent:
+            self._failing = True
         delay = retry_delay(
             attempts, self._settings.mail_retry_base_seconds, self._settings.mail_retry_max_seconds
         )
@@ -172,5 +252,5 @@ class MailSender:
             username=self._smtp.username,
             password=self._smtp.password,
             use_tls=self._smtp.use_tls,
-            timeout=30,
+            timeout=self._send_timeout,
         )

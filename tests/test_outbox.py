@@ -145,7 +145,7 @@ async def test_a_round_that_dies_before_its_commit_leaves_the_mail_to_send_again
     del sender._send
     # Leased to the crashed round: nobody sends it until the lease ends.
     assert await sender.deliver_due() == 0
-    await db.execute("update mail_outbox set next_attempt_at = now()")  # the lease ends
+    await db.execute("update mail_outbox set leased_until = now()")  # the lease ends
     assert await sender.deliver_due() == 1
     # At least once: the crashed round's message and the retry both arrived.
     assert len(smtp_server.messages) == 2
