@@ -111,12 +111,19 @@ class SMTPServer:
     messages: list[ReceivedMail] = field(default_factory=list)
     refuse: bool = False
     refuse_with: str | None = None
+    # A slow server: each message is accepted (and recorded) this long after
+    # its data arrived; `data_started` counts the messages that arrived.
+    delay_seconds: float = 0.0
+    data_started: int = 0
 
     @property
     def url(self) -> str:
         return f"smtp://{self.host}:{self.port}"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.data_started += 1
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         if self.refuse_with:
             return self.refuse_with
         if self.refuse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -45,6 +45,15 @@ async def queue(db: asyncpg.Connection, to: str, language: str = "en") -> int:
         first_name="Jane",
         minutes=10,
     )
+
+
+async def eventually(condition: Callable[[], bool], within_seconds: float = 10.0) -> None:
+    """Wait until `condition()` holds (it may change in another thread)."""
+    for _ in range(int(within_seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
 
 
 def subject_of(content: bytes) -> str:
@@ -236,3 +245,112 @@ def test_smtp_urls_give_host_port_tls_and_credentials() -> None:
         "bob@x",
         "p:ss",
     )
+
+
+async def test_the_first_delivery_after_an_outage_retries_every_waiting_mail_at_once(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    waiting = [await queue(db, f"user{n}@acme.example") for n in range(5)]
+    sender = MailSender(pool, smtp_settings(settings, smtp_server))  # 30 s back-off
+    smtp_server.refuse = True
+    assert await sender.deliver_due() == 5
+    assert await db.fetchval(
+        "select bool_and(next_attempt_at > now() + interval '20 seconds') from mail_outbox"
+    )
+    smtp_server.refuse = False
+    # A new mail (due now) goes through: the server is back, the others go too.
+    await queue(db, "new@acme.example")
+    assert await sender.deliver_due() == 1
+    assert await sender.deliver_due() == 5
+    recipients = sorted(r for m in smtp_server.messages for r in m.recipients)
+    assert recipients == sorted(["new@acme.example"] + [f"user{n}@acme.example" for n in range(5)])
+    assert (
+        await db.fetchval(
+            "select count(*) from mail_outbox where id = any($1) and sent_at is not null", waiting
+        )
+        == 5
+    )
+
+
+async def test_a_waiting_mail_that_goes_through_wakes_the_others_for_any_sender(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    for n in range(3):
+        await queue(db, f"user{n}@acme.example")
+    chosen = smtp_settings(settings, smtp_server)
+    smtp_server.refuse = True
+    assert await MailSender(pool, chosen).deliver_due() == 3
+    smtp_server.refuse = False
+    # Another worker's sender, which saw no failure itself: the first mail's
+    # back-off ends, it goes, and it was a retried mail, so the rest follow.
+    await db.execute(
+        "update mail_outbox set next_attempt_at = now() "
+        "where id = (select min(id) from mail_outbox)"
+    )
+    other = MailSender(pool, chosen)
+    assert await other.deliver_due() == 1
+    assert await other.deliver_due() == 2
+    assert len(smtp_server.messages) == 3
+
+
+async def test_a_graceful_stop_finishes_the_mail_being_sent_and_hands_the_rest_back(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    for n in range(4):
+        await queue(db, f"user{n}@acme.example")
+    smtp_server.delay_seconds = 0.5
+    sender = MailSender(pool, replace(smtp_settings(settings, smtp_server), mail_poll_seconds=0.05))
+    sender.start()
+    await eventually(lambda: smtp_server.data_started > 0)
+    await sender.stop()
+    assert len(smtp_server.messages) == 1
+    rows = await db.fetch("select sent_at, leased_until, attempts from mail_outbox order by id")
+    assert rows[0]["sent_at"] is not None
+    # Untried, unleased: due at once for another worker or the next start.
+    assert all(
+        r["sent_at"] is None and r["leased_until"] is None and r["attempts"] == 0 for r in rows[1:]
+    )
+
+
+async def test_a_stop_past_its_grace_period_hands_back_the_mail_being_sent_too(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    for n in range(3):
+        await queue(db, f"user{n}@acme.example")
+    smtp_server.delay_seconds = 3.0
+    sender = MailSender(pool, replace(smtp_settings(settings, smtp_server), mail_poll_seconds=0.05))
+    sender.start()
+    await eventually(lambda: smtp_server.data_started > 0)
+    await sender.stop(grace_seconds=0.2)
+    rows = await db.fetch("select sent_at, leased_until from mail_outbox")
+    assert all(r["sent_at"] is None and r["leased_until"] is None for r in rows)
+
+
+async def test_no_mail_is_sent_after_its_lease_has_ended(
+    db: asyncpg.Connection, pool: asyncpg.Pool, settings: Settings, smtp_server: SMTPServer
+) -> None:
+    for n in range(6):
+        await queue(db, f"user{n}@acme.example")
+    smtp_server.delay_seconds = 0.4
+    # A 2 s lease: each send gets at most 1 s, and none starts with less left.
+    sender = MailSender(pool, replace(smtp_settings(settings, smtp_server), mail_lease_seconds=2))
+    started = asyncio.get_running_loop().time()
+    tried = await sender.deliver_due()
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert 1 <= tried < 6
+    rows = await db.fetch("select sent_at, leased_until from mail_outbox")
+    assert sum(r["sent_at"] is not None for r in rows) == tried == len(smtp_server.messages)
+    # The rest is handed back untried, due again for the next round.
+    assert all(r["leased_until"] is None for r in rows)
+    while await sender.deliver_due():
+        pass
+    assert len(smtp_server.messages) == 6
+
+
+def test_mail_settings_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"MAIL_LEASE_SECONDS": "5", "MAIL_RETRY_MAX_SECONDS": "2.5", "MAIL_POLL_SECONDS": "0.1"}
+    )
+    assert (settings.mail_lease_seconds, settings.mail_retry_max_seconds) == (5, 2.5)
+    assert settings.mail_poll_seconds == 0.1
+    assert Settings.from_env({}).mail_lease_seconds <= 60
