@@ -12,7 +12,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -54,6 +55,7 @@ OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 # enough to add little to the answer's wait.
 READ_RETRY_PAUSE_SECONDS = 0.25
 logger = logging.getLogger("service360.graphql")
+T = TypeVar("T")
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -180,7 +182,10 @@ class GraphQLApp(GraphQL[Context, None]):
         answers: AnswerCache | None = request.state.resources.get("answer_cache")
         probe = None
         if answers is not None:
-            probe = await self._probe(request, answers, query, params)
+            # Statements without side effects: retried once whatever the operation.
+            probe = await _once_more_if_unavailable(
+                lambda: self._probe(request, answers, query, params)
+            )
             if probe.etag is not None and is_get and if_none_match(request, probe.etag):
                 LOOKUPS.labels("not_modified").inc()
                 return self._not_modified(probe.etag), operation, "ok"
@@ -337,6 +342,18 @@ class GraphQLApp(GraphQL[Context, None]):
             status_code=status,
             media_type=_with_charset(media_type),
         )
+
+
+async def _once_more_if_unavailable(read: Callable[[], Awaitable[T]]) -> T:
+    """Run a read; if it met a database outage, once more on fresh connections."""
+    try:
+        return await read()
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+    logger.warning("database unavailable, the read runs once more")
+    await asyncio.sleep(READ_RETRY_PAUSE_SECONDS)
+    return await read()
 
 
 def is_read(request: Request, query: str, operation_name: str | None) -> bool:
