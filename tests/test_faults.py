@@ -227,3 +227,21 @@ async def test_an_exception_after_the_answer_started_closes_the_connection(
         response = await failing_app.get("/midway")
     assert response.content == b'{"data":'
     assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+async def test_concurrent_failures_are_each_masked_with_their_own_request_id(
+    http: httpx.AsyncClient, proxy: PostgresProxy, member: FleetUser
+) -> None:
+    # Five of ten concurrent writes lose their connection. Strawberry shares an
+    # extension instance between concurrent operations: masking must not.
+    proxy.cut_when(b"insert into custom_groups", times=5)
+    answers = await asyncio.gather(
+        *(post(http, CREATE_GROUP, member.token, name=f"Racks {n}") for n in range(10))
+    )
+    unavailable = [a for a in answers if a.status_code == 503]
+    assert len(unavailable) == proxy.cut_count == 5
+    for answer in unavailable:
+        assert_unavailable(answer)
+    for answer in answers:
+        if answer.status_code == 200:
+            assert "errors" not in answer.json(), answer.text
