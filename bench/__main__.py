@@ -10,6 +10,9 @@ Environment:
     BENCH_DATABASE_URL  a database of your own (default: embedded, .data/bench-postgres)
     BENCH_EXECUTORS     e.g. "compiled,stock" (default: both when the compiled
                         executor exists, the first is the primary)
+    BENCH_SYNC          0: skip the sync scenario (bench/sync.py: 100,000 updates
+                        from a file, then a stream at BENCH_SYNC_RATE (2000)/s for
+                        BENCH_SYNC_SECONDS (30) through NATS and `server.py consume`)
     BENCH_PROFILE       1: sample the server with py-spy during the primary executor's
                         dashboard, group and mobile_list (collapsed stacks in
                         .data/bench-profiles/<scale>-<scenario>.stacks)
@@ -41,6 +44,7 @@ import orjson
 import psutil
 
 from bench import naive, profile, report, scenarios
+from bench import sync as sync_scenario
 from bench.database import ROOT, bench_database_url, open_session, prepare_dataset
 from bench.generator import SCALES, Dataset
 from bench.load import percentile
@@ -326,6 +330,9 @@ def main() -> int:
         argon2 = argon2_limit()
         micro = executor_micro()
         pg_version = asyncio.run(postgres_version(database_url))
+        sync_results = None
+        if os.environ.get("BENCH_SYNC", "1") != "0":
+            sync_results = sync_scenario.run(database_url, dataset, progress)
 
     results: dict[str, Any] = {
         "scale": config.scale,
@@ -343,6 +350,7 @@ def main() -> int:
         "scenarios": scenario_results,
         "references": {"naive": naive_result, "floor": floor, "argon2": argon2},
         "executor_micro": micro,
+        "sync": sync_results,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     results["derived"] = report.derive(results)

@@ -22,6 +22,10 @@ TARGETS = {
     "storm_p99_vs_alone": 2.0,
     "micro_ratio": 10.0,
     "dashboard_p50_l_vs_s": 3.0,
+    # Issue 16: the install base kept current (bench/sync.py).
+    "sync_file_100k_seconds": 10.0,
+    "sync_stream_p99_s": 2.0,
+    "sync_stream_backlog_end": 2000,
 }
 
 
@@ -97,6 +101,11 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
     }
     if "dashboard_p50_l_vs_s" in derived:
         checks["dashboard_p50_l_vs_s"] = (derived["dashboard_p50_l_vs_s"], "<=")
+    sync = results.get("sync") or {}
+    if sync:
+        checks["sync_file_100k_seconds"] = (sync["file"].get("seconds"), "<=")
+        checks["sync_stream_p99_s"] = (sync["stream"].get("p99_s"), "<=")
+        checks["sync_stream_backlog_end"] = (sync["stream"].get("backlog_end"), "<=")
     targets = {}
     for key, (value, op) in checks.items():
         goal = TARGETS[key]
@@ -164,8 +173,32 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(micro['stock_ms'], 2)} / compiled {_fmt(micro['compiled_ms'], 2)} | - "
             f"| {_fmt(micro['ratio'], 1)}x |"
         )
+    sync = results.get("sync")
+    if sync:
+        file, stream = sync["file"], sync["stream"]
+        lines.append("")
+        lines.append("| sync (issue 16) | changes | seconds | changes/s | latency | note |")
+        lines.append("| --- | ---: | ---: | ---: | --- | --- |")
+        lines.append(
+            f"| file: `server.py sync` | {file['updates']:,} | {_fmt(file['seconds'], 1)} "
+            f"| {_fmt(file['changes_per_second'])} | - | CPU: sync {_fmt(file['sync_cpu_s'])} s, "
+            f"PostgreSQL {_fmt(file['postgres_cpu_s'])} s (load average "
+            f"{_fmt(file['load_average_1m'], 2)}); first dashboard after it (SQL, cold) "
+            f"{_fmt(file['first_dashboard_sql_ms'])} ms |"
+        )
+        lines.append(
+            f"| stream: NATS -> `server.py consume` | {stream['published']:,} "
+            f"| {_fmt(stream['seconds'], 0)} | {_fmt(stream['achieved_rate'])} "
+            f"| publish -> committed p50 {_fmt(stream['p50_s'], 2)} s, "
+            f"p99 {_fmt(stream['p99_s'], 2)} s | backlog {stream['backlog_start']} -> "
+            f"{stream['backlog_end']} (max {stream['backlog_max']}), "
+            f"{stream['unseen']} still not applied 30 s after; CPU: consumer "
+            f"{_fmt(stream.get('consumer_cpu_s'))} s, PostgreSQL "
+            f"{_fmt(stream.get('postgres_cpu_s'))} s (load average "
+            f"{_fmt(stream.get('load_average_1m'), 2)}) |"
+        )
     lines.append("")
-    lines.append("| target (issues 5, 8; stated for M) | measured | goal | met |")
+    lines.append("| target (issues 5, 8, 16; stated for M) | measured | goal | met |")
     lines.append("| --- | ---: | --- | --- |")
     for key, check in results["derived"]["targets"].items():
         met = {True: "yes", False: "NO", None: "-"}[check["met"]]

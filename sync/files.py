@@ -8,8 +8,11 @@ once a second, the summary to stdout at the end.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,6 +42,31 @@ def default_rejects_path(source: str) -> Path:
     return Path("sync-rejects.jsonl") if source == "-" else Path(source + ".rejects.jsonl")
 
 
+@dataclass
+class ParsedBatch:
+    changes: list[Change] = field(default_factory=list)
+    raw: dict[int, bytes] = field(default_factory=dict)  # line -> text, for rejects
+    refused: list[tuple[int, str]] = field(default_factory=list)  # failed the checks
+
+
+def parsed_batches(lines: Iterable[bytes], batch_size: int) -> Iterator[ParsedBatch]:
+    """Numbered lines (1-based, blank ones skipped), checked, in batches."""
+    batch = ParsedBatch()
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            batch.changes.append(parse_change(number, raw))
+        except BadChange as error:
+            batch.refused.append((number, str(error)))
+        batch.raw[number] = raw
+        if len(batch.changes) >= batch_size:
+            yield batch
+            batch = ParsedBatch()
+    if batch.raw:
+        yield batch
+
+
 async def sync_lines(
     conn: asyncpg.Connection,
     lines: Iterable[bytes],
@@ -46,38 +74,30 @@ async def sync_lines(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[str], None] | None = None,
 ) -> Tally:
-    """Apply numbered lines (1-based, blank ones skipped) in batches."""
+    """Apply the lines in batches. The next batch is read and checked in a
+    thread while PostgreSQL applies the current one (two cores, both busy)."""
     await prepare(conn)
     tally = Tally()
-    batch: list[Change] = []
-    raw_by_line: dict[int, bytes] = {}
     last_progress = time.monotonic()
-
-    async def flush() -> None:
-        result = await apply_changes(conn, batch)
-        tally.add(result)
-        for number, reason in sorted(result.rejects.items()):
-            rejects.write(number, reason, raw_by_line[number])
-        batch.clear()
-        raw_by_line.clear()
-
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            change = parse_change(number, raw)
-        except BadChange as error:
-            tally.reject()
-            rejects.write(number, str(error), raw)
-            continue
-        batch.append(change)
-        raw_by_line[number] = raw
-        if len(batch) >= batch_size:
-            await flush()
+    batches = parsed_batches(lines, batch_size)
+    upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+    try:
+        while (batch := await upcoming) is not None:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            for number, reason in batch.refused:
+                tally.reject()
+                rejects.write(number, reason, batch.raw[number])
+            result = await apply_changes(conn, batch.changes)
+            tally.add(result)
+            for number, reason in sorted(result.rejects.items()):
+                rejects.write(number, reason, batch.raw[number])
             if progress is not None and time.monotonic() - last_progress >= PROGRESS_SECONDS:
                 last_progress = time.monotonic()
                 progress(f"sync: {tally.lines:,} lines so far: {tally.summary()}")
-    await flush()
+    finally:
+        # A failed batch leaves the reader thread's batch in flight: let it end.
+        with contextlib.suppress(Exception):
+            await upcoming
     return tally
 
 

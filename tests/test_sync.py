@@ -10,11 +10,13 @@ from pathlib import Path
 
 import asyncpg
 import orjson
+import pytest
 
 from tests.conftest import ROOT
 from tests.sync_data import (
     at,
     create_sync_tenant,
+    encode,
     fleet_state,
     new_product,
     product,
@@ -228,3 +230,40 @@ async def test_sync_command_prints_progress_and_counts_and_writes_the_reject_fil
     assert "30 created" in out and "1 rejected" in out, out
     rejects = (tmp_path / "changes.jsonl.rejects.jsonl").read_bytes().splitlines()
     assert [orjson.loads(r)["line"] for r in rejects] == [6]
+
+
+def test_the_bench_update_lines_are_valid_changes() -> None:
+    import datetime as dt
+    import random
+
+    from bench.sync import product_update
+    from sync.changes import parse_change
+
+    rng = random.Random(1)
+    stamp = dt.datetime.now(dt.UTC).isoformat()
+    for i in range(500):
+        line = product_update(rng, f"B{i:07d}", stamp, ["site-a"], ["PowerEdge"])
+        change = parse_change(i, line)
+        assert change.kind == "product" and "health" in change.values
+
+
+async def test_a_long_sync_reports_its_progress(
+    db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from sync import files
+
+    await create_sync_tenant(db)
+    monkeypatch.setattr(files, "PROGRESS_SECONDS", 0.0)
+    said: list[str] = []
+    lines = encode([new_product(f"PRG{i:04d}", 1) for i in range(30)])
+    await files.sync_lines(db, lines, files.RejectFile(io.BytesIO()), 10, said.append)
+    assert said == [
+        "sync: 10 lines so far: 10 created, 0 updated, 0 removed, 0 unchanged, 0 stale, "
+        "0 pending, 0 rejected",
+        "sync: 20 lines so far: 20 created, 0 updated, 0 removed, 0 unchanged, 0 stale, "
+        "0 pending, 0 rejected",
+        "sync: 30 lines so far: 30 created, 0 updated, 0 removed, 0 unchanged, 0 stale, "
+        "0 pending, 0 rejected",
+    ]
