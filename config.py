@@ -17,6 +17,8 @@ from starlette.datastructures import Secret
 
 ENVIRONMENTS = ("development", "production", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# `auto`: readable lines on a terminal (development), JSON lines otherwise.
+LOG_FORMATS = ("auto", "console", "json")
 
 
 class ConfigError(Exception):
@@ -34,6 +36,7 @@ class Settings:
     port: int = 8000
     workers: int = 1
     log_level: str = "INFO"
+    log_format: str = "auto"
     data_dir: str = ".data"
     pool_min_size: int = 2
     pool_max_size: int = 10
@@ -121,6 +124,7 @@ class Settings:
             port=reader.integer("PORT", cls.port, 1, 65535),
             workers=reader.integer("WORKERS", cls.workers, 1, 64),
             log_level=reader.choice("LOG_LEVEL", LOG_LEVELS, cls.log_level, upper=True),
+            log_format=reader.choice("LOG_FORMAT", LOG_FORMATS, cls.log_format),
             data_dir=env.get("DATA_DIR", cls.data_dir),
             pool_min_size=reader.integer("POOL_MIN_SIZE", cls.pool_min_size, 0, 1000),
             pool_max_size=reader.integer("POOL_MAX_SIZE", cls.pool_max_size, 1, 1000),

@@ -150,7 +150,7 @@ def create_app(settings: Settings) -> Starlette:
 def app_from_env() -> Starlette:
     """Factory for uvicorn workers (`server:app_from_env`)."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     if args.command != "export-schema":
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command == "export-schema":
             code: int = args.run(settings, args)

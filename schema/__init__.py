@@ -18,7 +18,13 @@ from graphql_jit.strawberry import CachedDocuments, execution_context_class
 from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
 from schema.document_bounds import DocumentBounds, DocumentBoundsLimits, field_merging_rule
-from schema.extensions import MaskUnexpectedErrors, RequestErrorCodes, with_error_code
+from schema.extensions import (
+    LogClientErrors,
+    MaskUnexpectedErrors,
+    RequestErrorCodes,
+    Schema,
+    with_error_code,
+)
 from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
 
@@ -61,10 +67,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: CachedDocuments(documents),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
         lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
+        # Their results are read in the reverse order: masked, coded, logged.
+        LogClientErrors,
         RequestErrorCodes,
         MaskUnexpectedErrors,
     ]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,

@@ -1,4 +1,11 @@
-"""Schema extensions: codes on limit errors, error masking with a request id.
+"""Schema extensions: codes on errors, error masking with a request id, and
+the logging of GraphQL errors, each at its level.
+
+Client mistakes (a refused document or variable, a bad argument, a coded
+`PublicError`) are logged by `LogClientErrors` at INFO with their code and no
+traceback; unexpected failures, which `MaskUnexpectedErrors` hides from the
+client, at ERROR with their traceback and the request id the client is given.
+`Schema` turns off Strawberry's own logging, which puts every error at ERROR.
 
 The limits themselves are Strawberry's extensions, set up in __init__.
 """
@@ -9,8 +16,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import strawberry
 from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError, ValidationContext
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.types import ExecutionContext
 
 from db.availability import database_unavailable
 from telemetry import current_request_id
@@ -18,6 +27,9 @@ from telemetry import current_request_id
 logger = logging.getLogger("service360.errors")
 INTERNAL_MESSAGE = "Internal server error."
 UNAVAILABLE_MESSAGE = "The service is briefly unavailable. Try again in a few seconds."
+
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -37,18 +49,21 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = current_request_id()
         original = error.original_error
+        extra = {
+            "request_id": request_id,
+            "path": error.path,
+            "operation": self.execution_context.operation_name,
+        }
         if original is not None and database_unavailable(original):
             # An outage, not a bug: the HTTP edge answers 503 with Retry-After.
             logger.warning(
                 "database unavailable in resolver",
-                extra={"path": error.path, "error": f"{type(original).__name__}: {original}"},
+                extra={**extra, "error": f"{type(original).__name__}: {original}"},
             )
-            code, message = "SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE
+            code, message = SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE
         else:
-            logger.error(
-                "unexpected error in resolver", exc_info=original, extra={"path": error.path}
-            )
-            code, message = "INTERNAL_SERVER_ERROR", self.error_message
+            logger.error(f"unexpected error: {error.message}", exc_info=original, extra=extra)
+            code, message = INTERNAL_SERVER_ERROR, self.error_message
         return GraphQLError(
             message=message,
             nodes=error.nodes,
@@ -58,6 +73,34 @@ class MaskUnexpectedErrors(MaskErrors):
             original_error=None,
             extensions={"code": code, "requestId": request_id},
         )
+
+
+class LogClientErrors(SchemaExtension):
+    """One INFO line per error the client caused, with its code, no traceback.
+
+    Listed before `RequestErrorCodes` and `MaskUnexpectedErrors`, so that it
+    runs after them: every error has its code, and masked ones (logged when
+    masked: ERROR, or WARNING for a database outage) are INTERNAL_SERVER_ERROR
+    or SERVICE_UNAVAILABLE.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        for error in getattr(context.result, "errors", None) or ():
+            code = (error.extensions or {}).get("code")
+            if code not in (INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE):
+                logger.info(
+                    f"client error: {error.message}",
+                    extra={"code": code, "path": error.path, "operation": context.operation_name},
+                )
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log nothing here: the extensions above log each error at its level."""
 
 
 def with_error_code(extension: AddValidationRules, code: str) -> AddValidationRules:

@@ -10,6 +10,7 @@ coded `PublicError` or an unexpected failure that error masking hides.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from strawberry.permission import BasePermission
 from strawberry.types.field import StrawberryField
 
 from resolvers.errors import ErrorCode, UserError, UserErrors
+
+logger = logging.getLogger("service360.errors")
 
 # The GraphQL enum is the domain's enum: its values are written once.
 strawberry.enum(ErrorCode, name="UserErrorCode", description="Why a mutation's input was refused.")
@@ -51,6 +54,17 @@ def user_errors(error: UserError | UserErrors) -> list[UserErrorType]:
     return [UserErrorType(field=e.field, message=e.message, code=e.code) for e in errors]
 
 
+def refused(payload: type[MutationPayload], mutation: str, error: UserError | UserErrors) -> Any:
+    """The payload carrying the user errors; each is logged at INFO (a client mistake)."""
+    answer = payload(user_errors=user_errors(error))
+    for entry in answer.user_errors:
+        logger.info(
+            f"user error: {entry.message}",
+            extra={"code": entry.code.value, "field": entry.field, "mutation": mutation},
+        )
+    return answer
+
+
 class UserErrorsAsPayload(FieldExtension):
     """A raised `UserError`/`UserErrors` becomes the field's payload with `userErrors`."""
 
@@ -68,7 +82,7 @@ class UserErrorsAsPayload(FieldExtension):
         try:
             return next_(source, info, **kwargs)
         except (UserError, UserErrors) as error:
-            return self.payload(user_errors=user_errors(error))
+            return refused(self.payload, info.field_name, error)
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: strawberry.Info, **kwargs: Any
@@ -76,7 +90,7 @@ class UserErrorsAsPayload(FieldExtension):
         try:
             return await next_(source, info, **kwargs)
         except (UserError, UserErrors) as error:
-            return self.payload(user_errors=user_errors(error))
+            return refused(self.payload, info.field_name, error)
 
 
 def mutation(

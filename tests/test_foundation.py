@@ -108,6 +108,7 @@ async def test_demo_data_loads_once_with_every_state(db: asyncpg.Connection) -> 
         ({"ENV": "production"}, "SECRET_KEY is required"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must start with"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of"),
     ],
 )
 def test_bad_configuration_is_refused_with_one_clear_line(
