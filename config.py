@@ -29,6 +29,10 @@ class ConfigError(Exception):
 class Settings:
     env: str = "development"
     database_url: str | None = None
+    # Streaming replicas that serve fleet reads (db/replicas.py); empty: none.
+    database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 1.0
+    replica_check_seconds: float = 0.2
     smtp_url: str | None = None
     mail_from: str = "Service360 <no-reply@service360.example>"
     secret_key: Secret = field(default_factory=lambda: Secret(secrets.token_hex(32)))
@@ -117,6 +121,13 @@ class Settings:
         return cls(
             env=environment,
             database_url=reader.url("DATABASE_URL", ("postgres", "postgresql")),
+            database_replica_urls=reader.urls("DATABASE_REPLICA_URLS", ("postgres", "postgresql")),
+            replica_max_lag_seconds=reader.number(
+                "REPLICA_MAX_LAG_SECONDS", cls.replica_max_lag_seconds, 0.01, 3600
+            ),
+            replica_check_seconds=reader.number(
+                "REPLICA_CHECK_SECONDS", cls.replica_check_seconds, 0.01, 60
+            ),
             smtp_url=reader.url("SMTP_URL", ("smtp", "smtps")),
             mail_from=env.get("MAIL_FROM", cls.mail_from),
             secret_key=Secret(secret or secrets.token_hex(32)),
@@ -230,6 +241,16 @@ class _Reader:
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
         return value
+
+    def urls(self, name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+        """Comma-separated URLs, each checked like `url`."""
+        items = self.csv(name)
+        for item in items:
+            if urlsplit(item).scheme not in schemes:
+                raise ConfigError(
+                    f"{name} entries must start with {' or '.join(s + '://' for s in schemes)}"
+                )
+        return items
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str, upper: bool = False) -> str:
         raw = self.environ.get(name) or default

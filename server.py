@@ -45,6 +45,7 @@ from db.changes import ChangeFeed
 from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import MigrationError, apply_migrations
 from db.pool import create_pool
+from db.replicas import ReplicaSet
 from housekeeping import Housekeeping
 from mail.sender import MailSender
 from schema import build_schema
@@ -104,6 +105,15 @@ def create_app(settings: Settings) -> Starlette:
         resources["changes"] = changes
         resources["answer_cache"] = answers
         await changes.start()
+        replicas = ReplicaSet(
+            pool,
+            settings.database_replica_urls,
+            max_lag_seconds=settings.replica_max_lag_seconds,
+            check_seconds=settings.replica_check_seconds,
+            pool_max_size=settings.pool_max_size,
+        )
+        await replicas.start()
+        resources["replicas"] = replicas
         mail_sender = MailSender(pool, settings)
         mail_sender.start()
         housekeeping = Housekeeping(pool, settings.throttle_window_seconds)
@@ -115,6 +125,7 @@ def create_app(settings: Settings) -> Starlette:
             await housekeeping.stop()
             await mail_sender.stop()
             await changes.stop()
+            await replicas.close()
             await pool.close()
             resources["passwords"].close()
 

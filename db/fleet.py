@@ -28,7 +28,8 @@ class ViewerScope:
 # $1 organization, $2 user, $3 all sites visible: the first three parameters
 # of every statement below.
 VISIBLE_SITE = (
-    "($3::boolean or {site} in (select us.site_id from user_sites us where us.user_id = $2))"
+    "($3::boolean or {site} in (select us.site_id from user_sites us\n"
+    " where us.organization_id = $1 and us.user_id = $2))"
 )
 
 SITE_COLUMNS = "s.id, s.organization_id, s.name, s.city, s.country"

@@ -52,7 +52,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     return None
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 60
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -60,6 +62,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
         init=_init_connection,
         reset=_keep_session,
         command_timeout=60,
+        timeout=connect_timeout,
         # JIT compiles plans whose estimated cost is high (the summary's is),
         # which costs ~100 ms per statement for queries that run in a few ms.
         server_settings={"application_name": "service360", "timezone": "UTC", "jit": "off"},

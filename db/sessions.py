@@ -11,10 +11,22 @@ async def fetch_viewer_by_token_hash(
     return await conn.fetchrow(
         """
         select u.id, u.email, u.organization_id, u.role, u.site_scope, u.step,
-               u.is_staff, u.preferred_language, u.verified_at, s.expires_at
+               u.is_staff, u.preferred_language, u.verified_at, s.expires_at,
+               u.last_write_lsn
           from sessions s
           join users u on u.id = s.user_id
          where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now()
         """,
         token_hash,
+    )
+
+
+async def record_write_position(conn: asyncpg.Pool | asyncpg.Connection, user_id: int) -> None:
+    """Remember where the WAL stands after this user's latest write (read-your-writes).
+
+    The insert position is at or past the end of every commit acknowledged
+    before this statement, including the user's own.
+    """
+    await conn.execute(
+        "update users set last_write_lsn = pg_current_wal_insert_lsn() where id = $1", user_id
     )

@@ -149,7 +149,7 @@ _UPDATED = ", ".join(f"{c} = excluded.{c}" for c in _STORED_COLUMNS)
 # only the others go through fleet_compute_summaries() (migration 0025: the
 # roll-up reads), and are stored. This statement stays small to plan; the
 # large one is planned only when something must be computed.
-SUMMARIES_SQL = f"""
+_READ = """
 with day as (
     select (now() at time zone o.time_zone)::date as today, d.as_of
       from organizations o
@@ -174,24 +174,49 @@ computed as (
     select f.* from missing
      cross join lateral fleet_compute_summaries($1, $2, $3, missing.keys, $5) as f
      where missing.keys is not null
-),
-stored as (
+)"""
+_STORE = f"""
+, stored as (
     insert into summary_cache (user_id, view_key, organization_id, version, today, {_STORED})
     select $2, c.view_key, $1, (select v from version), (select today from day), {_STORED}
       from computed c
      where $6::boolean
      order by c.view_key  -- one lock order for concurrent fillers
-    on conflict (user_id, view_key) do update
+    on conflict (organization_id, user_id, view_key) do update
        set organization_id = excluded.organization_id, version = excluded.version,
            today = excluded.today, {_UPDATED}
      where summary_cache.version <= excluded.version
-)
+)"""
+_ANSWER = f"""
 select view_key, {_STORED},
-       coalesce((select day.as_of <> day.today from day), false) as stale_contracts
+       coalesce((select day.as_of <> day.today from day), false) as stale_contracts,
+       false as computed, (select v from version) as version, (select today from day) as today
   from cached
 union all
-select view_key, {_STORED}, coalesce((select day.as_of <> day.today from day), false)
+select view_key, {_STORED}, coalesce((select day.as_of <> day.today from day), false),
+       true, (select v from version), (select today from day)
   from computed
+"""
+SUMMARIES_SQL = _READ + _STORE + _ANSWER
+# On a streaming replica nothing may write: the same reads, no `stored`
+# (a data-modifying CTE fails in a read-only transaction even with no rows).
+# What it computes is written through the primary off the request path
+# (`store_summaries`).
+SUMMARIES_READ_ONLY_SQL = _READ + _ANSWER
+
+# One summary computed elsewhere: $1 user, $2 view key, $3 organization,
+# $4 version, $5 day, then the stored columns. Kept only while the primary is
+# still at that version, so an answer computed from an older snapshot (a
+# replica's) is never stored as current.
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(6, 6 + len(_STORED_COLUMNS)))
+STORE_SQL = f"""
+insert into summary_cache (user_id, view_key, organization_id, version, today, {_STORED})
+select $1, $2, $3, $4, $5, {_PLACEHOLDERS}
+ where coalesce((select fv.version from fleet_versions fv where fv.organization_id = $3), 0) = $4
+on conflict (organization_id, user_id, view_key) do update
+   set organization_id = excluded.organization_id, version = excluded.version,
+       today = excluded.today, {_UPDATED}
+ where summary_cache.version <= excluded.version
 """
 
 
@@ -222,6 +247,8 @@ async def fetch_summaries(
     top_sites: int = MAX_TOP_SITES,
     *,
     use_cache: bool = True,
+    read_only: bool = False,
+    computed: list[asyncpg.Record] | None = None,
 ) -> dict[int | None, SummaryRow]:
     """Summaries of several views in one statement.
 
@@ -229,11 +256,13 @@ async def fetch_summaries(
     only when the group belongs to the viewer (absent from the result
     otherwise, as if it did not exist). With `use_cache=False` every view is
     computed from the roll-ups and nothing is stored (what a first request,
-    or the first request after a change, costs).
+    or the first request after a change, costs). With `read_only` (a
+    replica) nothing is stored either, and the records computed rather than
+    read from the cache are appended to `computed`, for `store_summaries`.
     """
     keys = sorted({FLEET_VIEW if g is None else g for g in group_ids})
     records = await conn.fetch(
-        SUMMARIES_SQL,
+        SUMMARIES_READ_ONLY_SQL if read_only else SUMMARIES_SQL,
         scope.organization_id,
         scope.user_id,
         scope.all_sites,
@@ -246,7 +275,27 @@ async def fetch_summaries(
     for record in records:
         key = None if record["view_key"] == FLEET_VIEW else record["view_key"]
         rows[key] = _row(record, size)
+        if computed is not None and record["computed"] and use_cache:
+            computed.append(record)
     return rows
+
+
+async def store_summaries(conn: Executor, scope: ViewerScope, records: Sequence[Any]) -> None:
+    """Store summaries computed on a replica, where they are still current (primary)."""
+    await conn.executemany(
+        STORE_SQL,
+        [
+            (
+                scope.user_id,
+                r["view_key"],
+                scope.organization_id,
+                r["version"],
+                r["today"],
+                *(r[c] for c in _STORED_COLUMNS),
+            )
+            for r in records
+        ],
+    )
 
 
 async def fetch_summary(

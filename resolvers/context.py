@@ -32,11 +32,16 @@ class Context:
     request_id: str
     stats: StatementStats
     resources: dict[str, Any] = field(default_factory=dict)
+    # Where this request reads fleet data: the primary (`pool`) unless the
+    # request is a query and a replica has replayed the viewer's last write
+    # (resolvers/read_routing.py). Writes always use `pool`.
+    read_pool: asyncpg.Pool = field(init=False)
     loaders: LoaderRegistry = field(init=False)
     # graphql-transport-ws: the connection_init payload (Strawberry sets it).
     connection_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        self.read_pool = self.pool
         self.loaders = LoaderRegistry(self)
 
 

@@ -24,6 +24,7 @@ from db.fleet import (
 from db.groups import fetch_group_families, fetch_group_sites, fetch_groups_by_ids
 from db.summary import SummaryRow, fetch_summaries
 from resolvers.loaders import Loader, in_key_order
+from resolvers.read_routing import store_through_primary
 from resolvers.visibility import viewer_scope
 
 # The key of the whole visible fleet for SummaryByView (DataLoader keys
@@ -33,13 +34,13 @@ FLEET = 0
 
 class SiteById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_sites_by_ids(self.context.pool, viewer_scope(self.context), keys)
+        rows = await fetch_sites_by_ids(self.context.read_pool, viewer_scope(self.context), keys)
         return in_key_order(keys, rows)
 
 
 class ProductById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_products_by_ids(self.context.pool, viewer_scope(self.context), keys)
+        rows = await fetch_products_by_ids(self.context.read_pool, viewer_scope(self.context), keys)
         return in_key_order(keys, rows)
 
 
@@ -47,14 +48,14 @@ class GroupById(Loader[int, asyncpg.Record | None]):
     """The viewer's own custom groups only."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_groups_by_ids(self.context.pool, viewer_scope(self.context), keys)
+        rows = await fetch_groups_by_ids(self.context.read_pool, viewer_scope(self.context), keys)
         return in_key_order(keys, rows)
 
 
 class ProductCountBySiteId(Loader[int, int]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
         counts = await fetch_site_product_counts(
-            self.context.pool, viewer_scope(self.context), keys
+            self.context.read_pool, viewer_scope(self.context), keys
         )
         return [counts.get(k, 0) for k in keys]
 
@@ -62,7 +63,7 @@ class ProductCountBySiteId(Loader[int, int]):
 class OpenRequestCountByProductId(Loader[int, int]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
         counts = await fetch_open_request_counts(
-            self.context.pool, viewer_scope(self.context), keys
+            self.context.read_pool, viewer_scope(self.context), keys
         )
         return [counts.get(k, 0) for k in keys]
 
@@ -70,7 +71,7 @@ class OpenRequestCountByProductId(Loader[int, int]):
 class FamiliesByGroupId(Loader[int, list[asyncpg.Record]]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[asyncpg.Record]]:
         by_group: dict[int, list[asyncpg.Record]] = defaultdict(list)
-        for row in await fetch_group_families(self.context.pool, keys):
+        for row in await fetch_group_families(self.context.read_pool, keys):
             by_group[row["group_id"]].append(row)
         return [by_group[k] for k in keys]
 
@@ -78,7 +79,9 @@ class FamiliesByGroupId(Loader[int, list[asyncpg.Record]]):
 class VisibleSitesByGroupId(Loader[int, list[asyncpg.Record]]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[asyncpg.Record]]:
         by_group: dict[int, list[asyncpg.Record]] = defaultdict(list)
-        for row in await fetch_group_sites(self.context.pool, viewer_scope(self.context), keys):
+        for row in await fetch_group_sites(
+            self.context.read_pool, viewer_scope(self.context), keys
+        ):
             by_group[row["group_id"]].append(row)
         return [by_group[k] for k in keys]
 
@@ -87,11 +90,19 @@ class SummaryByView(Loader[int, SummaryRow | None]):
     """Summaries of the fleet (key FLEET) and of the viewer's groups: one statement per batch."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[SummaryRow | None]:
+        context = self.context
+        scope = viewer_scope(context)
+        on_replica = context.read_pool is not context.pool
+        computed: list[asyncpg.Record] = []
         rows = await fetch_summaries(
-            self.context.pool,
-            viewer_scope(self.context),
+            context.read_pool,
+            scope,
             [None if k == FLEET else k for k in keys],
+            read_only=on_replica,
+            computed=computed,
         )
+        if computed:
+            store_through_primary(context, scope, computed)
         return [rows.get(None if k == FLEET else k) for k in keys]
 
 
@@ -117,7 +128,7 @@ class ProductPageByGroup(Loader[GroupProductsPage, list[asyncpg.Record]]):
         pages: dict[tuple[object, ...], list[asyncpg.Record]] = defaultdict(list)
         for (criteria, first, after_id, listed_only), groups in shapes.items():
             rows = await fetch_group_products_pages(
-                self.context.pool,
+                self.context.read_pool,
                 scope,
                 criteria,
                 sorted(set(groups)),
@@ -146,7 +157,11 @@ class ProductCountByGroup(Loader[GroupProductsCount, int]):
         counts: dict[tuple[ProductCriteria, bool, int], int] = {}
         for (criteria, listed_only), groups in shapes.items():
             found = await count_group_products(
-                self.context.pool, scope, criteria, sorted(set(groups)), listed_only=listed_only
+                self.context.read_pool,
+                scope,
+                criteria,
+                sorted(set(groups)),
+                listed_only=listed_only,
             )
             for group, n in found.items():
                 counts[(criteria, listed_only, group)] = n

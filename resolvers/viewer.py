@@ -21,6 +21,8 @@ class Viewer:
     is_staff: bool
     preferred_language: str
     token_hash: bytes
+    # WAL position of the viewer's latest mutation (0: none recorded).
+    last_write_lsn: int = 0
 
     @property
     def access_level(self) -> str:
@@ -69,4 +71,5 @@ async def load_viewer(pool: asyncpg.Pool, authorization: str | None) -> Viewer |
         is_staff=row["is_staff"],
         preferred_language=row["preferred_language"],
         token_hash=token_hash,
+        last_write_lsn=row["last_write_lsn"] or 0,
     )

@@ -27,6 +27,7 @@ from schema.extensions import (
 )
 from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
+from schema.read_routing import ReadRouting
 
 NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
 NodeQuery = build_node_query(NODE_LOADERS)
@@ -67,6 +68,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: CachedDocuments(documents),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
         lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
+        ReadRouting,
         # Their results are read in the reverse order: masked, coded, logged.
         LogClientErrors,
         RequestErrorCodes,

@@ -24,4 +24,9 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "reason": type(error).__name__}, 503)
     if pending:
         return JSONResponse({"status": "unavailable", "pendingMigrations": pending}, 503)
+    # Replicas out of rotation do not make the server unready: reads fall
+    # back to the primary. They are shown for operators.
+    replicas = request.state.resources.get("replicas")
+    if replicas is not None and replicas.replicas:
+        return JSONResponse({"status": "ok", "replicas": replicas.status()})
     return JSONResponse({"status": "ok"})
