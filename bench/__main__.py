@@ -13,6 +13,10 @@ Environment:
     BENCH_SYNC          0: skip the sync scenario (bench/sync.py: 100,000 updates
                         from a file, then a stream at BENCH_SYNC_RATE (2000)/s for
                         BENCH_SYNC_SECONDS (30) through NATS and `server.py consume`)
+    BENCH_REPLICA       1: also serve the dashboard and the mobile list from a streaming
+                        replica (DATABASE_REPLICA_URLS) and report the primary's CPU per
+                        request with and without it (bench/replica.py; BENCH_REPLICA_URL
+                        for a replica of your own)
     BENCH_PROFILE       1: sample the server with py-spy during the primary executor's
                         dashboard, group and mobile_list (collapsed stacks in
                         .data/bench-profiles/<scale>-<scenario>.stacks)
@@ -43,7 +47,7 @@ import asyncpg
 import orjson
 import psutil
 
-from bench import naive, profile, report, scenarios
+from bench import naive, profile, replica, report, scenarios
 from bench import sync as sync_scenario
 from bench.database import ROOT, bench_database_url, open_session, prepare_dataset
 from bench.generator import SCALES, Dataset
@@ -73,6 +77,7 @@ class BenchConfig:
     workers: int
     executors: tuple[str, ...]
     profile: bool = False
+    replica: bool = False
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -91,6 +96,7 @@ class BenchConfig:
             workers=int(env.get("WORKERS") or os.cpu_count() or 1),
             executors=_executors(env.get("BENCH_EXECUTORS")),
             profile=env.get("BENCH_PROFILE", "") not in ("", "0"),
+            replica=env.get("BENCH_REPLICA", "") not in ("", "0"),
         )
 
 
@@ -250,6 +256,31 @@ def run_executor(
     return results
 
 
+def run_replica_reads(
+    database_url: str, config: BenchConfig, dataset: Dataset, token: str, executor: str
+) -> dict[str, dict[str, Any]]:
+    """BENCH_REPLICA=1: the read scenarios with every read on the primary, then on a replica."""
+
+    def reads(extra_env: dict[str, str]) -> dict[str, dict[str, Any]]:
+        env = {**SERVER_ENV, **extra_env}
+        if executor != "default":
+            env["GRAPHQL_EXECUTOR"] = executor
+        out: dict[str, dict[str, Any]] = {}
+        with running_server(database_url, config.workers, env) as server:
+            for name in ("dashboard", "mobile_list"):
+                out.update(
+                    run_scenario(
+                        server,
+                        config,
+                        [scenarios.workload(name, dataset, token, config.concurrency)],
+                    )
+                )
+        return out
+
+    progress("replica: the dashboard and the mobile list, primary only, then with a replica")
+    return replica.measure(database_url, reads, progress)
+
+
 async def postgres_version(database_url: str) -> str:
     conn = await asyncpg.connect(database_url)
     try:
@@ -297,6 +328,11 @@ def main() -> int:
             scenario_results.update(
                 run_executor(database_url, config, dataset, token, executor, full=index == 0)
             )
+        replica_results = (
+            run_replica_reads(database_url, config, dataset, token, config.executors[0])
+            if config.replica
+            else None
+        )
         primary_env = dict(SERVER_ENV)
         if config.executors[0] != "default":
             primary_env["GRAPHQL_EXECUTOR"] = config.executors[0]
@@ -348,6 +384,7 @@ def main() -> int:
         "machine": {**machine(), "postgres": pg_version},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scenarios": scenario_results,
+        **({"replica": replica_results} if replica_results is not None else {}),
         "references": {"naive": naive_result, "floor": floor, "argon2": argon2},
         "executor_micro": micro,
         "sync": sync_results,

@@ -137,6 +137,20 @@ def table(results: dict[str, Any]) -> str:
             f"| {_fmt(run.get('server_p50_ms'))} | {_fmt(run.get('server_cpu_ms_per_request'))} "
             f"| {_fmt(run.get('peak_rss_mb'))} | {_fmt(run.get('load_average_1m'), 2)} |"
         )
+    if results.get("replica"):
+        lines.append("")
+        lines.append(
+            "| read scenario | reads on | req/s | p50 ms | p99 ms | errors "
+            "| primary PostgreSQL CPU ms/req |"
+        )
+        lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for key, run in results["replica"].items():
+            name, _, mode = key.partition("@")
+            lines.append(
+                f"| {name} | {mode} | {_fmt(run.get('rps'))} | {_fmt(run.get('p50_ms'))} "
+                f"| {_fmt(run.get('p99_ms'))} | {run.get('errors', 0)} "
+                f"| {_fmt(run.get('primary_cpu_ms_per_request'), 2)} |"
+            )
     refs = results["references"]
     lines.append("")
     lines.append("| reference | req/s | p50 ms | p99 ms | note |")
