@@ -228,6 +228,7 @@ async def fetch_viewer_with_versions(conn: Executor, token_hash: bytes) -> async
                u.is_staff, u.preferred_language, u.verified_at, s.expires_at,
                coalesce(v.data_version, 0) as data_version,
                coalesce(v.version, 0) as version,
+               u.last_write_lsn, pg_current_wal_insert_lsn() as wal_lsn,
                (now() at time zone o.time_zone)::date as today
           from sessions s
           join users u on u.id = s.user_id
@@ -249,6 +250,7 @@ async def fetch_viewers_with_versions(
                u.is_staff, u.preferred_language, u.verified_at, s.expires_at,
                coalesce(v.data_version, 0) as data_version,
                coalesce(v.version, 0) as version,
+               u.last_write_lsn, pg_current_wal_insert_lsn() as wal_lsn,
                (now() at time zone o.time_zone)::date as today
           from sessions s
           join users u on u.id = s.user_id

@@ -195,7 +195,7 @@ class ReplicaSet:
 
     # ------------------------------------------------------------ choosing
 
-    def choose(self, min_lsn: int = 0) -> asyncpg.Pool | None:
+    def choose(self, min_lsn: int = 0) -> Replica | None:
         """A replica in rotation that has replayed `min_lsn`, in turn; else None."""
         ready = [
             r
@@ -204,7 +204,7 @@ class ReplicaSet:
         ]
         if not ready:
             return None
-        return ready[next(self._turn) % len(ready)].pool
+        return ready[next(self._turn) % len(ready)]
 
     def status(self) -> list[dict[str, object]]:
         return [replica.as_json() for replica in self.replicas]

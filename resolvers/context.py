@@ -36,9 +36,19 @@ class Context:
     # request is a query and a replica has replayed the viewer's last write
     # (resolvers/read_routing.py). Writes always use `pool`.
     read_pool: asyncpg.Pool = field(init=False)
+    # The chosen replica's replay position (0: reads on the primary), and the
+    # primary's WAL position when the viewer's data versions were read.
+    read_replay_lsn: int = 0
+    versions_lsn: int = 0
     loaders: LoaderRegistry = field(init=False)
     # graphql-transport-ws: the connection_init payload (Strawberry sets it).
     connection_params: dict[str, Any] | None = None
+
+    @property
+    def answer_is_current(self) -> bool:
+        """Whether this answer may be cached under the data versions read at the start:
+        read on the primary, or on a replica that had replayed past that point."""
+        return self.read_pool is self.pool or self.read_replay_lsn >= self.versions_lsn > 0
 
     def __post_init__(self) -> None:
         self.read_pool = self.pool
@@ -87,7 +97,7 @@ async def build_context(
         if viewer is not None
         else language_from_header(request.headers.get("accept-language"))
     )
-    return Context(
+    context = Context(
         request=request,
         response=response,
         pool=pool,
@@ -99,3 +109,6 @@ async def build_context(
         stats=stats,
         resources=resources,
     )
+    if viewer_state is not None:
+        context.versions_lsn = viewer_state.wal_lsn
+    return context

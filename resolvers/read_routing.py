@@ -44,7 +44,11 @@ def route_reads(context: Context) -> None:
     min_lsn = context.viewer.last_write_lsn if context.viewer is not None else 0
     # Chosen afresh at each execution: a retried request whose replica failed
     # (reported below) reads the primary.
-    context.read_pool = replicas.choose(min_lsn) or context.pool
+    replica = replicas.choose(min_lsn)
+    if replica is None or replica.pool is None:
+        context.read_pool, context.read_replay_lsn = context.pool, 0
+    else:
+        context.read_pool, context.read_replay_lsn = replica.pool, replica.replay_lsn
 
 
 def report_replica_failures(context: Context, errors: Sequence[BaseException | None]) -> None:

@@ -27,6 +27,9 @@ class ViewerState:
     # The organization's today (contract buckets depend on it); None without one.
     today: date | None
     session_expires_at: datetime
+    # The primary's WAL position when the versions were read: an answer read
+    # on a replica that has replayed this far is current for them.
+    wal_lsn: int = 0
 
 
 def viewer_from_record(record: asyncpg.Record, token_hash: bytes) -> Viewer:
@@ -40,6 +43,7 @@ def viewer_from_record(record: asyncpg.Record, token_hash: bytes) -> Viewer:
         is_staff=record["is_staff"],
         preferred_language=record["preferred_language"],
         token_hash=token_hash,
+        last_write_lsn=record["last_write_lsn"] or 0,
     )
 
 
@@ -50,6 +54,7 @@ def state_from_record(record: asyncpg.Record, token_hash: bytes) -> ViewerState:
         version=record["version"],
         today=record["today"],
         session_expires_at=record["expires_at"],
+        wal_lsn=record["wal_lsn"] or 0,
     )
 
 

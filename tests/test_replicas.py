@@ -254,39 +254,6 @@ async def test_a_lagging_replica_leaves_the_rotation_and_comes_back(
         assert await critical_count(client, user.token) == before + 1
 
 
-async def test_a_stopped_replica_fails_over_to_the_primary_with_no_client_error(
-    replicated: tuple[Cluster, Cluster],
-    primary_db: asyncpg.Connection,
-    replica_db: asyncpg.Connection,
-) -> None:
-    replica = replicated[1]
-    tenant = await create_tenant(primary_db, products=30, seed=6)
-    user = await create_user(primary_db, tenant)
-    async with app_client(app_settings(replicated)) as client:
-        await caught_up(primary_db, replica_db)
-        await in_rotation(client)
-        stop = asyncio.Event()
-        answers: list[dict[str, Any]] = []
-
-        async def reader() -> None:
-            while not stop.is_set():
-                answers.append(await client.execute(DASHBOARD, token=user.token))
-
-        readers = [asyncio.create_task(reader()) for _ in range(4)]
-        await asyncio.sleep(0.3)
-        await asyncio.to_thread(replica.stop, "immediate")
-        await in_rotation(client, "down")
-        await asyncio.sleep(0.3)
-        stop.set()
-        await asyncio.gather(*readers)
-        failed = [a for a in answers if "errors" in a]
-        assert len(answers) > 20 and failed == [], failed[:3]
-
-        await asyncio.to_thread(replica.start)
-        await in_rotation(client, "up", within=30)
-        assert (await client.execute(DASHBOARD, token=user.token)).get("errors") is None
-
-
 async def test_replica_answers_equal_the_primarys(
     replicated: tuple[Cluster, Cluster],
     primary_db: asyncpg.Connection,

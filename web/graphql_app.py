@@ -228,6 +228,7 @@ class GraphQLApp(GraphQL[Context, None]):
             and probe.key is not None
             and verdict.outcome == "ok"
             and not sub_response.headers.raw
+            and context.answer_is_current
         ):
             stored = answers.store(probe.key, encoded)
             response = answers.respond(request, stored, _with_charset(media_type))
