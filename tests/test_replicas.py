@@ -98,8 +98,11 @@ async def replica_db(replicated: tuple[Cluster, Cluster]) -> AsyncIterator[async
     try:
         yield conn
     finally:
-        await conn.execute("select pg_wal_replay_resume()")
-        await conn.close()
+        if replica.is_running():
+            resume = await asyncpg.connect(replica.dsn_for(DATABASE))
+            await resume.execute("select pg_wal_replay_resume()")
+            await resume.close()
+        conn.terminate()
 
 
 def app_settings(replicated: tuple[Cluster, Cluster], **overrides: Any) -> Settings:
@@ -252,6 +255,47 @@ async def test_a_lagging_replica_leaves_the_rotation_and_comes_back(
         await replica_db.execute("select pg_wal_replay_resume()")
         await in_rotation(client, "up")
         assert await critical_count(client, user.token) == before + 1
+
+
+async def test_a_stopped_replica_fails_over_to_the_primary_with_no_client_error(
+    replicated: tuple[Cluster, Cluster],
+    primary_db: asyncpg.Connection,
+    replica_db: asyncpg.Connection,
+) -> None:
+    replica = replicated[1]
+    tenant = await create_tenant(primary_db, products=30, seed=6)
+    user = await create_user(primary_db, tenant)
+    async with app_client(app_settings(replicated)) as client:
+        await caught_up(primary_db, replica_db)
+        await in_rotation(client)
+        stop = asyncio.Event()
+        answers: list[dict[str, Any]] = []
+
+        answered = asyncio.Event()
+
+        async def reader() -> None:
+            while not stop.is_set():
+                answers.append(await client.execute(DASHBOARD, token=user.token))
+                answered.set()
+
+        async def answers_reach(count: int) -> None:
+            while len(answers) < count:
+                answered.clear()
+                await answered.wait()
+
+        readers = [asyncio.create_task(reader()) for _ in range(4)]
+        await answers_reach(8)  # reading the replica
+        await asyncio.to_thread(replica.stop, "immediate")
+        await in_rotation(client, "down")
+        await answers_reach(len(answers) + 8)  # reading the primary
+        stop.set()
+        await asyncio.gather(*readers)
+        failed = [a for a in answers if "errors" in a]
+        assert failed == [], failed[:3]
+
+        await asyncio.to_thread(replica.start)
+        await in_rotation(client, "up", within=30)
+        assert (await client.execute(DASHBOARD, token=user.token)).get("errors") is None
 
 
 async def test_replica_answers_equal_the_primarys(

@@ -199,7 +199,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 LOOKUPS.labels("miss").inc()
         allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
         try:
-            result, sub_response = await self._execute(request, params, query, allowed)
+            result, sub_response, context = await self._execute(request, params, query, allowed)
         except InvalidOperationTypeError as error:
             if is_get:
                 raise MalformedRequest(
@@ -272,7 +272,7 @@ class GraphQLApp(GraphQL[Context, None]):
         params: GraphQLParams,
         query: str,
         allowed: set[OperationType],
-    ) -> tuple[ExecutionResult, Response]:
+    ) -> tuple[ExecutionResult, Response, Context]:
         """Execute the operation; a read that met an outage runs once more.
 
         The retry is of the whole operation, here, rather than of a pool
@@ -304,7 +304,7 @@ class GraphQLApp(GraphQL[Context, None]):
                     raise
             else:
                 if attempt == 2 or not _met_outage(result) or not read():
-                    return result, sub_response
+                    return result, sub_response, context
             logger.warning("database unavailable, the read runs once more")
             await asyncio.sleep(READ_RETRY_PAUSE_SECONDS)
         raise AssertionError("the second attempt returns or raises")
