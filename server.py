@@ -36,7 +36,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.supervisors import Multiprocess
 
@@ -48,6 +48,7 @@ from db.pool import create_pool
 from db.replicas import ReplicaSet
 from housekeeping import Housekeeping
 from mail.sender import MailSender
+from resolvers.live import LiveSummaries
 from schema import build_schema
 from security.passwords import PasswordHashing
 from telemetry import configure_logging
@@ -101,9 +102,13 @@ def create_app(settings: Settings) -> Starlette:
         # The change feed and what it keeps exact (DESIGN §6, §8).
         changes = ChangeFeed(database_url)
         answers = AnswerCache(settings.answer_cache_bytes)
+        live = LiveSummaries(pool, settings)
         changes.subscribe(answers)
+        changes.subscribe(live)
         resources["changes"] = changes
         resources["answer_cache"] = answers
+        resources["live"] = live
+        live.start()
         await changes.start()
         replicas = ReplicaSet(
             pool,
@@ -125,14 +130,21 @@ def create_app(settings: Settings) -> Starlette:
             await housekeeping.stop()
             await mail_sender.stop()
             await changes.stop()
+            await live.stop()
             await replicas.close()
             await pool.close()
             resources["passwords"].close()
 
-    graphql = GraphQLApp(build_schema(settings))
+    graphql = GraphQLApp(
+        build_schema(settings),
+        ws_init_timeout_seconds=settings.ws_init_timeout_seconds,
+        subscriptions_per_connection=settings.subscriptions_per_connection,
+    )
     routes = [
         # Every method reaches the view, which answers 405 with `Allow` itself.
         Route("/graphql", graphql),
+        # Subscriptions (graphql-transport-ws) on the same path.
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

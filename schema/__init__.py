@@ -28,6 +28,7 @@ from schema.extensions import (
 from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
 from schema.read_routing import ReadRouting
+from schema.subscriptions import Subscription
 
 NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
 NodeQuery = build_node_query(NODE_LOADERS)
@@ -77,6 +78,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
         execution_context_class=execution_context_class(settings.graphql_executor),

@@ -12,25 +12,30 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import MissingQueryError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import process_result
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UnsetType
 
 from db.availability import database_unavailable
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
+from resolvers.live import LiveSummaries
 from resolvers.viewer_state import load_viewer_state
 from web.answer_cache import LOOKUPS, AnswerCache, Probe, if_none_match
 from web.graphiql import graphiql_page
@@ -58,17 +63,45 @@ logger = logging.getLogger("service360.graphql")
 T = TypeVar("T")
 
 
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are text frames; `encode_json` gives bytes
+    (for HTTP bodies), which Strawberry's adapter would send as binary frames."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, *, graphiql: bool = True) -> None:
+    websocket_adapter_class = TextFrameWebSocketAdapter
+
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        graphiql: bool = True,
+        ws_init_timeout_seconds: float = 10,
+        subscriptions_per_connection: int = 60,
+    ) -> None:
         # Strawberry's own GraphiQL page loads from a CDN: ours is served instead.
-        super().__init__(schema, graphql_ide=None)
+        # Subscriptions: graphql-transport-ws only (the legacy protocol is not offered).
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=ws_init_timeout_seconds),
+            max_subscriptions_per_connection=subscriptions_per_connection,
+        )
         self.graphiql = graphiql
         self.operation_labels = OperationLabels()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> Context:
-        assert isinstance(request, Request)
+        if isinstance(request, WebSocket):
+            return await self._websocket_context(request)
         state: Any = request.state
         stats = current_stats.get() or StatementStats()
         probe: Probe | None = getattr(state, "answer_probe", None)
@@ -83,10 +116,40 @@ class GraphQLApp(GraphQL[Context, None]):
             viewer_known=probe is not None,
         )
 
+    async def _websocket_context(self, websocket: WebSocket) -> Context:
+        """One context for a subscription connection; its viewer comes with
+        connection_init (`on_ws_connect`)."""
+        state: Any = websocket.state
+        context = await build_context(
+            websocket,
+            None,
+            pool=state.pool,
+            settings=state.settings,
+            stats=StatementStats(),
+            resources=state.resources,
+            viewer_known=True,
+        )
+        websocket.scope["service360.context"] = context
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        live: LiveSummaries = context.resources["live"]
+        if not await live.connect(context):
+            raise ConnectionRejectionError()
+        return await super().on_ws_connect(context)
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                context: Context | None = scope.get("service360.context")
+                if context is not None:
+                    context.resources["live"].disconnect(context)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
