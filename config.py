@@ -6,11 +6,12 @@ the start with one line naming the variable (`ConfigError`).
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Secret
@@ -212,6 +213,27 @@ class Settings:
             ),
             mail_max_attempts=reader.integer("MAIL_MAX_ATTEMPTS", cls.mail_max_attempts, 1, 1000),
         )
+
+
+def settings_help() -> str:
+    """Every setting with its default, for `server.py serve --help` (README: Configuration)."""
+    lines = ["settings (environment variables; README's Configuration table says more):"]
+    # Only what from_env reads: a field without a variable is not a setting.
+    read = inspect.getsource(Settings.from_env)
+    for item in fields(Settings):
+        if f'"{item.name.upper()}"' not in read:
+            continue
+        default = item.default
+        if default is MISSING:
+            shown = "random per start" if item.name == "secret_key" else "computed"
+        elif default is None or default == "" or default == ():
+            shown = "unset"
+        elif isinstance(default, tuple):
+            shown = ",".join(str(v) if not isinstance(v, tuple) else "|".join(v) for v in default)
+        else:
+            shown = str(default)
+        lines.append(f"  {item.name.upper():32} {shown}")
+    return "\n".join(lines)
 
 
 class _Reader:

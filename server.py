@@ -40,7 +40,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.supervisors import Multiprocess
 
-from config import ConfigError, Settings
+from config import ConfigError, Settings, settings_help
 from db.changes import ChangeFeed
 from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import MigrationError, apply_migrations
@@ -56,6 +56,7 @@ from web.answer_cache import AnswerCache
 from web.body_limit import BodyLimitMiddleware
 from web.cors import cors_middleware
 from web.failures import FailureMiddleware
+from web.favicon import favicon
 from web.graphiql import STATIC_PATH, graphiql_assets
 from web.graphql_app import GraphQLApp
 from web.health import healthz, readyz
@@ -146,6 +147,7 @@ def create_app(settings: Settings) -> Starlette:
         # Subscriptions (graphql-transport-ws) on the same path.
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
+        Route("/favicon.ico", favicon),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Mount(STATIC_PATH, graphiql_assets(), name="graphiql-assets"),
@@ -449,7 +451,12 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="server.py", description="Service360 GraphQL backend.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser("serve", help="migrate and serve http://HOST:PORT/graphql")
+    serve = commands.add_parser(
+        "serve",
+        help="migrate and serve http://HOST:PORT/graphql",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--demo", action="store_true", help="load the demo data first (once)")
     serve.set_defaults(run=cmd_serve)
     commands.add_parser("migrate", help="apply pending migrations").set_defaults(run=cmd_migrate)

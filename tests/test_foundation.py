@@ -137,3 +137,18 @@ async def test_an_applied_migration_edited_afterwards_stops_the_start(
     await db.execute("update schema_migrations set checksum = 'edited' where version = 1")
     with pytest.raises(MigrationError, match="changed after it was applied"):
         await apply_migrations(db)
+
+
+async def test_the_site_icon_is_served(client: GraphQLClient) -> None:
+    response = await client.http.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.content.startswith(b"<svg")
+
+
+def test_serve_help_lists_every_setting_read_from_the_environment() -> None:
+    from config import settings_help
+
+    listed = settings_help()
+    for name in ("DATABASE_URL", "SMTP_URL", "SECRET_KEY", "WORKERS", "DATABASE_REPLICA_URLS"):
+        assert f"\n  {name} " in listed
