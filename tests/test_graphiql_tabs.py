@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from graphql import parse, validate
 
+from config import Settings
 from db.demo import load_demo_data
+from schema import build_schema
 from tests.conftest import GraphQLClient
 from tests.test_registration_support import latest_code
 
@@ -59,6 +62,11 @@ async def test_the_graphiql_tabs_run_on_the_demo_data_in_order(
 
     dashboard = await run(client, "Dashboard", token=token)
     assert dashboard["summary"]["productCount"] > 0
+
+    # The subscription tab runs over graphql-transport-ws (tests/test_subscriptions*
+    # drive that); here: it is a valid subscription of this schema.
+    live = parse(tab("Live summary")["query"])
+    assert validate(build_schema(Settings(env="test"))._schema, live) == []
 
     listed = (await run(client, "Mobile list", token=token))["products"]
     assert listed["totalCount"] > 0 and len(listed["nodes"]) == 20
