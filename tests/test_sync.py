@@ -267,3 +267,35 @@ async def test_a_long_sync_reports_its_progress(
         "sync: 30 lines so far: 30 created, 0 updated, 0 removed, 0 unchanged, 0 stale, "
         "0 pending, 0 rejected",
     ]
+
+
+async def test_sites_are_created_and_renamed_by_reference_and_never_change_organization(
+    db: asyncpg.Connection,
+) -> None:
+    tenant = await create_sync_tenant(db)
+    await create_sync_tenant(db, "globex", ["berlin"])
+    site = {"kind": "site", "reference": "lyon", "organization": "initech", "country": "FR"}
+    tally, rejects = await run_sync(
+        db,
+        [
+            {**site, "observedAt": at(1), "name": "Lyon DC", "city": "Lyon"},
+            # A product may name a site created by the same batch.
+            new_product("SIT0001", 2, site="lyon"),
+        ],
+    )
+    assert rejects == [] and dict(tally.counts) == {"created": 2}
+    row = await db.fetchrow(
+        "select organization_id, name, city from sites where reference = 'lyon'"
+    )
+    assert row is not None and tuple(row) == (tenant.organization_id, "Lyon DC", "Lyon")
+    tally, rejects = await run_sync(
+        db,
+        [
+            {"kind": "site", "reference": "lyon", "observedAt": at(3), "name": "Lyon 2"},
+            {"kind": "site", "reference": "lyon", "observedAt": at(2), "name": "Lyon old"},
+            {**site, "observedAt": at(4), "organization": "globex"},
+        ],
+    )
+    assert dict(tally.counts) == {"updated": 1, "stale": 1, "rejected": 1}
+    assert "another organization" in rejects[0]["error"]
+    assert await db.fetchval("select name from sites where reference = 'lyon'") == "Lyon 2"
