@@ -20,6 +20,10 @@ Environment:
     BENCH_PROFILE       1: sample the server with py-spy during the primary executor's
                         dashboard, group and mobile_list (collapsed stacks in
                         .data/bench-profiles/<scale>-<scenario>.stacks)
+    BENCH_LIVE_CONNECTIONS, BENCH_LIVE_TENANTS, BENCH_LIVE_RATE
+                        the live scenario: graphql-ws connections (default 2000),
+                        small tenants they spread over (200), product changes
+                        per second (50); BENCH_LIVE_CONNECTIONS=0 skips it
     WORKERS             server processes (default: the number of CPUs)
 
 Steps: load (or reuse) the dataset; for each executor, start the real server
@@ -47,7 +51,7 @@ import asyncpg
 import orjson
 import psutil
 
-from bench import naive, profile, replica, report, scenarios
+from bench import live, naive, profile, replica, report, scenarios
 from bench import sync as sync_scenario
 from bench.database import ROOT, bench_database_url, open_session, prepare_dataset
 from bench.generator import SCALES, Dataset
@@ -78,6 +82,9 @@ class BenchConfig:
     executors: tuple[str, ...]
     profile: bool = False
     replica: bool = False
+    live_connections: int = 2000
+    live_tenants: int = 200
+    live_rate: float = 50.0
 
     @classmethod
     def from_env(cls) -> BenchConfig:
@@ -97,6 +104,9 @@ class BenchConfig:
             executors=_executors(env.get("BENCH_EXECUTORS")),
             profile=env.get("BENCH_PROFILE", "") not in ("", "0"),
             replica=env.get("BENCH_REPLICA", "") not in ("", "0"),
+            live_connections=int(env.get("BENCH_LIVE_CONNECTIONS", "2000")),
+            live_tenants=int(env.get("BENCH_LIVE_TENANTS", "200")),
+            live_rate=float(env.get("BENCH_LIVE_RATE", "50")),
         )
 
 
@@ -153,6 +163,7 @@ def run_scenario(
 ) -> dict[str, dict[str, Any]]:
     server.take_lines("")  # forget earlier lines (warm-ups, checks)
     server.reset_peak()
+    cache_before = answer_cache_counts(server)
     cpu_before = server.cpu_seconds()
     plan = {
         "url": server.url,
@@ -169,6 +180,8 @@ def run_scenario(
         sampler.wait(timeout=60)
     time.sleep(0.3)  # the last log lines are still in the pipe
     server_cpu = server.cpu_seconds() - cpu_before
+    cache_after = answer_cache_counts(server)
+    cache = {k: cache_after[k] - cache_before[k] for k in cache_after}
     # Every request of the scenario (warm-up included) shares that CPU time.
     served = server.line_count()
     out = {}
@@ -196,6 +209,9 @@ def run_scenario(
             "driver_cpu_s": round(driver_cpu, 2),
             # Anything else running on the machine shows here (2 cores: > 2 is contention).
             "load_average_1m": round(os.getloadavg()[0], 2),
+            # Answer cache lookups during the scenario (all its workloads).
+            "cache_hits": cache["hit"],
+            "cache_misses": cache["miss"],
         }
         errors = ""
         if result["errors"]:
@@ -209,12 +225,26 @@ def run_scenario(
     return out
 
 
+def answer_cache_counts(server: ServerProcess) -> dict[str, float]:
+    url = server.url
+    return {
+        result: live.metric_sum(url, f'service360_answer_cache_lookups_total{{result="{result}"}}')
+        for result in ("hit", "miss")
+    }
+
+
 def run_executor(
     database_url: str, config: BenchConfig, dataset: Dataset, token: str, executor: str, full: bool
 ) -> dict[str, dict[str, Any]]:
     env = dict(SERVER_ENV)
     if executor != "default":
         env["GRAPHQL_EXECUTOR"] = executor
+    if not full:
+        # Executors are compared on execution itself, not on answer cache hits.
+        env["ANSWER_CACHE_BYTES"] = "0"
+    viewers = []
+    if full and config.live_connections:
+        viewers = asyncio.run(live.prepare_live_viewers(database_url, config.live_tenants))
     results: dict[str, dict[str, Any]] = {}
     progress(f"server: {config.workers} worker(s), executor {executor}")
     with running_server(database_url, config.workers, env) as server:
@@ -253,6 +283,37 @@ def run_executor(
             )
             results[f"storm_dashboard@{executor}"] = run["dashboard_storm"]
             results[f"storm_signin@{executor}"] = run["signin"]
+            progress(f"  scenario dashboard_under_writes ({executor}): one product per second")
+            writer = live.ProductWriter(database_url, [dataset.organization_id], 1.0)
+            writer.start()
+            try:
+                run = run_scenario(
+                    server,
+                    config,
+                    [
+                        scenarios.workload(
+                            "dashboard", dataset, token, config.concurrency, suffix="_under_writes"
+                        )
+                    ],
+                )
+            finally:
+                writes = writer.stop()
+            run["dashboard_under_writes"]["writes"] = len(writes)
+            results[f"dashboard_under_writes@{executor}"] = run["dashboard_under_writes"]
+            if viewers:
+                progress(
+                    f"  scenario live ({executor}): {config.live_connections} connections, "
+                    f"{config.live_rate:g} changes/s"
+                )
+                results[f"live@{executor}"] = live.run_live(
+                    server,
+                    database_url,
+                    viewers,
+                    config.live_connections,
+                    config.live_rate,
+                    config.warmup + config.duration,
+                    progress,
+                )
     return results
 
 
@@ -338,8 +399,15 @@ def main() -> int:
             primary_env["GRAPHQL_EXECUTOR"] = config.executors[0]
 
         progress("references: the dashboard's SQL, captured in-process, replayed with asyncpg")
+        # The floor is the computation's SQL: with the answer cache a repeat is
+        # the session lookup alone.
         answer, statements = asyncio.run(
-            capture_request(database_url, scenarios.dashboard_body(), token, primary_env)
+            capture_request(
+                database_url,
+                scenarios.dashboard_body(),
+                token,
+                {**primary_env, "ANSWER_CACHE_BYTES": "0"},
+            )
         )
         if answer.get("errors"):
             raise SystemExit(f"the dashboard failed in-process: {answer['errors'][:1]}")
@@ -361,6 +429,12 @@ def main() -> int:
         progress(
             f"    naive: {naive_result['rps']} req/s, p50 {naive_result['p50_ms']} ms, "
             f"answers equal: {naive_result['answers_equal']}"
+        )
+        progress("references: the dashboard statement right after a one-product write")
+        first_read = asyncio.run(live.first_read_after_write(database_url, dataset))
+        progress(
+            f"    after a write: p50 {first_read['after_write_p50_ms']} ms "
+            f"(cached {first_read['cached_p50_ms']} ms)"
         )
         progress("references: argon2 limit, executor microbenchmark")
         argon2 = argon2_limit()
@@ -385,7 +459,12 @@ def main() -> int:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "scenarios": scenario_results,
         **({"replica": replica_results} if replica_results is not None else {}),
-        "references": {"naive": naive_result, "floor": floor, "argon2": argon2},
+        "references": {
+            "naive": naive_result,
+            "floor": floor,
+            "argon2": argon2,
+            "first_read_after_write": first_read,
+        },
         "executor_micro": micro,
         "sync": sync_results,
         "wall_seconds": round(time.perf_counter() - started, 1),

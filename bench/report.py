@@ -1,4 +1,4 @@
-"""The results table, the targets of issues 5 and 8, and `bench/results/<scale>.json`."""
+"""The results table, the targets of issues 5, 8 and 13, and `bench/results/<scale>.json`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,24 @@ TARGETS = {
     "sync_file_100k_seconds": 10.0,
     "sync_stream_p99_s": 2.0,
     "sync_stream_backlog_end": 2000,
+}
+
+# Issue 13 targets (M, 2 workers, concurrency 16, load generator included).
+TARGETS_13 = {
+    "cached_dashboard_rps": (600.0, ">="),
+    "cached_dashboard_p50_ms": (25.0, "<="),
+    "cached_dashboard_p99_ms": (80.0, "<="),
+    "cached_dashboard_server_cpu_ms": (1.5, "<="),
+    "under_writes_p50_ms": (60.0, "<="),
+    "under_writes_p99_ms": (200.0, "<="),
+    "recomputed_dashboard_server_cpu_ms": (8.0, "<="),
+    "first_read_after_write_ms": (20.0, "<="),
+    "group_p50_ms_13": (8.0, "<="),
+    "mobile_list_p50_ms_13": (12.0, "<="),
+    "live_connections_held": (2000, ">="),
+    "live_push_p99_ms": (1000.0, "<="),
+    "live_kb_per_idle_subscription": (50.0, "<="),
+    "live_recomputations_per_topic_per_worker": (1.0, "<="),
 }
 
 
@@ -106,11 +124,44 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         checks["sync_file_100k_seconds"] = (sync["file"].get("seconds"), "<=")
         checks["sync_stream_p99_s"] = (sync["stream"].get("p99_s"), "<=")
         checks["sync_stream_backlog_end"] = (sync["stream"].get("backlog_end"), "<=")
+    under = run("dashboard_under_writes")
+    live = run("live")
+    first_read = results["references"].get("first_read_after_write") or {}
+    # CPU of a recomputed dashboard under writes: the scenario's CPU less its
+    # hits at the cost of a hit (from the repeat-read dashboard), per miss.
+    hit_cpu = dashboard.get("server_cpu_ms_per_request")
+    recomputed_cpu = None
+    if under.get("cache_misses") and hit_cpu is not None and under.get("server_cpu_s"):
+        hits_cpu_ms = (under.get("cache_hits") or 0) * hit_cpu
+        recomputed_cpu = round(
+            max(0.0, under["server_cpu_s"] * 1000 - hits_cpu_ms) / under["cache_misses"], 2
+        )
+    derived["recomputed_dashboard_server_cpu_ms"] = recomputed_cpu
+    measured_13 = {
+        "cached_dashboard_rps": dashboard.get("rps"),
+        "cached_dashboard_p50_ms": dashboard.get("p50_ms"),
+        "cached_dashboard_p99_ms": dashboard.get("p99_ms"),
+        "cached_dashboard_server_cpu_ms": hit_cpu,
+        "under_writes_p50_ms": under.get("p50_ms"),
+        "under_writes_p99_ms": under.get("p99_ms"),
+        "recomputed_dashboard_server_cpu_ms": recomputed_cpu,
+        "first_read_after_write_ms": first_read.get("after_write_p50_ms"),
+        "group_p50_ms_13": run("group").get("p50_ms"),
+        "mobile_list_p50_ms_13": run("mobile_list").get("p50_ms"),
+        "live_connections_held": live.get("connections") if live.get("errors") == 0 else None,
+        "live_push_p99_ms": live.get("push_p99_ms"),
+        "live_kb_per_idle_subscription": live.get("memory_kb_per_idle_subscription"),
+        "live_recomputations_per_topic_per_worker": live.get("recomputations_per_topic_per_worker"),
+    }
     targets = {}
     for key, (value, op) in checks.items():
         goal = TARGETS[key]
         met = None if value is None else (value <= goal if op == "<=" else value >= goal)
         targets[key] = {"value": value, "target": f"{op} {goal:g}", "met": met}
+    for key, value in measured_13.items():
+        goal, op = TARGETS_13[key]
+        met = None if value is None else (value <= goal if op == "<=" else value >= goal)
+        targets[f"13:{key}"] = {"value": value, "target": f"{op} {goal:g}", "met": met}
     return {"ratios": derived, "targets": targets}
 
 
@@ -130,6 +181,8 @@ def table(results: dict[str, Any]) -> str:
     ]
     for key, run in results["scenarios"].items():
         name, _, executor = key.partition("@")
+        if name == "live":
+            continue
         lines.append(
             f"| {name} | {executor} | {_fmt(run.get('rps'))} | {_fmt(run.get('p50_ms'))} "
             f"| {_fmt(run.get('p95_ms'))} | {_fmt(run.get('p99_ms'))} | {run.get('errors', 0)} "
@@ -211,8 +264,39 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(stream.get('postgres_cpu_s'))} s (load average "
             f"{_fmt(stream.get('load_average_1m'), 2)}) |"
         )
+    first_read = refs.get("first_read_after_write")
+    if first_read:
+        lines.append(
+            f"| dashboard statement right after a one-product write (in-process) | - "
+            f"| {_fmt(first_read['after_write_p50_ms'])} | - | {first_read['views']} views, "
+            f"max {_fmt(first_read['after_write_max_ms'])} ms; cached "
+            f"{_fmt(first_read['cached_p50_ms'])} ms |"
+        )
+    for key, run in results["scenarios"].items():
+        if key.startswith("live@") and "error" not in run:
+            lines.append("")
+            lines.append(
+                "| live | connections | subscriptions | changes/s | pushes/s | push p50 ms "
+                "| push p99 ms | missed | recomputed views/change | per topic per worker "
+                "| CPU ms/push | KB/idle subscription | errors |"
+            )
+            lines.append(
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+                "| ---: | ---: | ---: |"
+            )
+            lines.append(
+                f"| {key} | {run['connections']} | {run['subscriptions']} "
+                f"| {_fmt(run['changes_per_second'])} | {_fmt(run['pushes_per_second'])} "
+                f"| {_fmt(run['push_p50_ms'])} | {_fmt(run['push_p99_ms'])} "
+                f"| {run['fleet_pushes_missed']} | {_fmt(run['recomputed_views_per_change'], 2)} "
+                f"| {_fmt(run['recomputations_per_topic_per_worker'], 2)} "
+                f"| {_fmt(run['server_cpu_ms_per_push'], 3)} "
+                f"| {_fmt(run['memory_kb_per_idle_subscription'])} | {run['errors']} |"
+            )
+        elif key.startswith("live@"):
+            lines.append(f"\nlive: {run['error']}")
     lines.append("")
-    lines.append("| target (issues 5, 8, 16; stated for M) | measured | goal | met |")
+    lines.append("| target (issues 5, 8, 13, 16; stated for M) | measured | goal | met |")
     lines.append("| --- | ---: | --- | --- |")
     for key, check in results["derived"]["targets"].items():
         met = {True: "yes", False: "NO", None: "-"}[check["met"]]

@@ -276,3 +276,26 @@ async def test_a_reconnected_listener_empties_the_cache(
         await asyncio.sleep(0.1)
     assert changes.connections > 1 and changes.current
     assert len(cache) == 0
+
+
+async def test_concurrent_misses_of_one_answer_compute_it_once(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Every poller right after a write asks at once: one computes, the others wait
+    for its answer (per worker) instead of each running the dashboard."""
+    import asyncio
+
+    from web.answer_cache import COALESCED
+
+    _, user = await signed_in_tenant(db, role="ADMIN")
+    async with app_client(settings) as client:
+        await client.execute(PRODUCTS, token=user.token)  # warm the pool
+        before, coalesced = lookups(), COALESCED._value.get()
+        bodies = await asyncio.gather(
+            *(client.execute(DASHBOARD, token=user.token) for _ in range(8))
+        )
+    assert all(body == bodies[0] for body in bodies) and "errors" not in bodies[0]
+    after = lookups()
+    assert after["miss"] == before["miss"] + 1  # one computed it
+    assert after["hit"] == before["hit"] + 7  # the others shared it
+    assert COALESCED._value.get() >= coalesced + 1

@@ -22,6 +22,8 @@ the current one gets 304 without anything being executed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import hashlib
 import logging
@@ -60,6 +62,11 @@ LOOKUPS = Counter(
     "service360_answer_cache_lookups_total",
     "Answer cache lookups of cacheable requests by result (hit, miss, not_modified).",
     ["result"],
+)
+COALESCED = Counter(
+    "service360_answer_cache_coalesced_total",
+    "Cacheable requests that waited for the same answer being computed by another request "
+    "of this worker instead of computing it again.",
 )
 EVICTIONS = Counter(
     "service360_answer_cache_evictions_total",
@@ -130,6 +137,9 @@ class AnswerCache:
         self._entries: OrderedDict[AnswerKey, CachedAnswer] = OrderedDict()
         self._by_tenant: dict[int, set[AnswerKey]] = {}
         self._shapes: OrderedDict[tuple[bytes, str | None], bool] = OrderedDict()
+        # Answers being computed: concurrent misses of one key (every poller
+        # right after a write) wait for the first instead of each computing.
+        self._computing: dict[AnswerKey, asyncio.Future[CachedAnswer | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -196,6 +206,31 @@ class AnswerCache:
         if answer is not None:
             self._entries.move_to_end(key)
         return Probe(state, key, etag_of(key), answer)
+
+    # ------------------------------------------------------------ single flight
+
+    async def wait_or_lead(self, key: AnswerKey, seconds: float = 30.0) -> CachedAnswer | None:
+        """The answer another request of this worker is computing for `key`, or
+        None when this request must compute it (it then calls `finish`)."""
+        pending = self._computing.get(key)
+        if pending is None:
+            self._computing[key] = asyncio.get_running_loop().create_future()
+            return None
+        with contextlib.suppress(TimeoutError):
+            answer = await asyncio.wait_for(asyncio.shield(pending), seconds)
+            if answer is not None:
+                COALESCED.inc()
+            return answer
+        return None
+
+    def finish(self, key: AnswerKey, answer: CachedAnswer | None) -> None:
+        """The leader's result (None: not cacheable after all; waiters compute)."""
+        pending = self._computing.pop(key, None)
+        if pending is not None and not pending.done():
+            pending.set_result(answer)
+
+    def peek(self, key: AnswerKey) -> CachedAnswer | None:
+        return self._entries.get(key)
 
     # ------------------------------------------------------------ storing
 

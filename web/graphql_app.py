@@ -259,7 +259,37 @@ class GraphQLApp(GraphQL[Context, None]):
                     response.headers.update(self._cache_headers(probe.etag))
                 return response, operation, "ok"
             if probe.key is not None:
+                # Concurrent misses of one key (every poller right after a
+                # write) wait for the first instead of each computing it.
+                shared = await answers.wait_or_lead(probe.key)
+                if shared is not None:
+                    LOOKUPS.labels("hit").inc()
+                    response = answers.respond(request, shared, _with_charset(media_type))
+                    if is_get and probe.etag is not None:
+                        response.headers.update(self._cache_headers(probe.etag))
+                    return response, operation, "ok"
                 LOOKUPS.labels("miss").inc()
+        if probe is not None and probe.key is not None and answers is not None:
+            try:
+                return await self._answer(request, params, media_type, query, operation, probe)
+            finally:
+                # Whatever happened, requests waiting for this answer never hang:
+                # they get the stored answer, or compute their own.
+                answers.finish(probe.key, answers.peek(probe.key))
+        return await self._answer(request, params, media_type, query, operation, probe)
+
+    async def _answer(
+        self,
+        request: Request,
+        params: GraphQLParams,
+        media_type: str,
+        query: str,
+        operation: str | None,
+        probe: Probe | None,
+    ) -> tuple[Response, str | None, str]:
+        """Execute the request and answer it (storing a cacheable answer)."""
+        is_get = request.method == "GET"
+        answers: AnswerCache | None = request.state.resources.get("answer_cache")
         allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
         try:
             result, sub_response, context = await self._execute(request, params, query, allowed)
