@@ -78,12 +78,3 @@ async def store_trusted_queries(
         [text for _, text in rows],
     )
     return int(result or 0)
-
-
-async def count_persisted_queries(conn: Executor) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "select count(*) filter (where trusted) as trusted, "
-        "count(*) filter (where not trusted) as automatic from persisted_queries"
-    )
-    assert row is not None
-    return row

@@ -38,7 +38,6 @@ from graphql import (
     GraphQLSchema,
     GraphQLUnionType,
     is_leaf_type,
-    print_type,
 )
 from hypothesis import strategies as st
 
@@ -360,8 +359,3 @@ def same_result(first: Any, second: Any) -> bool:
     return formatted_result(first.data, first.errors) == formatted_result(
         second.data, second.errors
     )
-
-
-def describe_type(type_: GraphQLNamedType) -> str:
-    """The SDL of a type, for failure messages."""
-    return print_type(type_)
