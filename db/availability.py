@@ -9,6 +9,8 @@ database error is a bug or a bad input, not an outage.
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 
 # SQLSTATE classes and codes of an unavailable server (PostgreSQL appendix A).
@@ -19,6 +21,13 @@ _UNAVAILABLE_POSTGRES_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, recovering
     asyncpg.TooManyConnectionsError,  # 53300
 )
+
+
+# asyncpg's protocol state 2 is PROTOCOL_ERROR_CONSUME: the connection got an
+# error outside any statement (the FATAL of a shutdown or a terminated
+# backend) and the socket has not closed yet; the next statement on it fails
+# with this before anything is sent.
+_CONSUMING_SHUTDOWN_ERROR = re.compile(r"another operation \(2\) is in progress")
 
 
 def database_unavailable(error: BaseException) -> bool:
@@ -41,6 +50,8 @@ def database_unavailable(error: BaseException) -> bool:
 def _is_unavailable(error: BaseException) -> bool:
     if isinstance(error, _UNAVAILABLE_POSTGRES_ERRORS):
         return True
+    if isinstance(error, asyncpg.InternalClientError):
+        return _CONSUMING_SHUTDOWN_ERROR.search(str(error)) is not None
     if isinstance(error, asyncpg.InterfaceError):
         # asyncpg's own words for a connection that is already gone.
         return "connection is closed" in str(error) or "connection was closed" in str(error)
