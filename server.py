@@ -72,6 +72,7 @@ from web.security_headers import SecurityHeadersMiddleware
 
 logger = logging.getLogger("service360")
 DATABASE_NAME = "service360"
+WORKER_STARTUP_SECONDS = 60
 
 
 class State(TypedDict):
@@ -256,6 +257,11 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
             "access_log": False,
             # X-Forwarded-For is read by the app's own middleware (TRUSTED_PROXIES).
             "proxy_headers": False,
+            # With WORKERS > 1 the supervisor kills a worker that has not
+            # finished importing and starting (pool, change feed, replicas)
+            # within this, and starts another: at uvicorn's 5 s a busy machine
+            # never got a worker up (seen: restarts every 5 s, forever).
+            "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
         }
         if settings.workers == 1:
             uvicorn.run("server:app_from_env", **options)
