@@ -53,7 +53,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 60
+    dsn: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 10
 ) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
@@ -62,6 +62,8 @@ async def create_pool(
         init=_init_connection,
         reset=_keep_session,
         command_timeout=60,
+        # An unreachable host (packets dropped, not refused) fails in this
+        # long rather than asyncpg's 60 s, so a request waits at most so much.
         timeout=connect_timeout,
         # JIT compiles plans whose estimated cost is high (the summary's is),
         # which costs ~100 ms per statement for queries that run in a few ms.

@@ -55,7 +55,12 @@ class Loader(DataLoader, Generic[K, V]):
         batch and every other caller's future untouched.
         """
         shared: asyncio.Future[V] = super().load(key)
-        return asyncio.shield(shared)
+        own = asyncio.shield(shared)
+        # A caller cancelled before it awaited leaves its future unread: the
+        # error it holds is the shared load's, reported to whoever awaits it,
+        # not an unhandled one for asyncio to log at ERROR.
+        own.add_done_callback(_mark_read)
+        return own
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Wrap each loader's batch function once, when its class is made, so
@@ -73,6 +78,11 @@ class Loader(DataLoader, Generic[K, V]):
             return await batch_load_fn(self, keys)
 
         setattr(cls, "batch_load_fn", observed_batch_load_fn)  # noqa: B010 - typed as a method
+
+
+def _mark_read(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class LoaderRegistry:
