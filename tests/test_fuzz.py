@@ -50,6 +50,26 @@ QUERY_FIELDS = set(SCHEMA.query_type.fields) if SCHEMA.query_type else set()
 MUTATION_FIELDS = set(SCHEMA.mutation_type.fields) if SCHEMA.mutation_type else set()
 ADMIN_PASSWORD = "Fuzz-admin-passphrase-4071"
 ACME_DOMAIN = "fuzz-acme.example"
+SHARED_DOMAIN = "fuzz-shared.example"
+REGISTRANT_STEPS = [
+    ("CHOOSE_ACCESS_TYPE", ACME_DOMAIN),
+    ("COMPLETE_PROFILE", ACME_DOMAIN),
+    ("COMPLETE_PROFILE", SHARED_DOMAIN),
+    ("COMPLETE_PROFILE", "fuzz-newco.example"),
+    ("SELECT_ORGANIZATION", SHARED_DOMAIN),
+    ("DESCRIBE_ORGANIZATION", "fuzz-newco.example"),
+]
+# Mutations after which the fixture is put back as it was.
+STATE_CHANGING = (
+    "signOut",
+    "resetPassword",
+    "setMemberRole",
+    "chooseAccessType",
+    "submitProfessionalProfile",
+    "selectOrganization",
+    "submitOrganizationDetails",
+    "decideOnboardingRequest",
+)
 SETTINGS = {
     # Sign-in throttles would soon answer every credential mutation with
     # RATE_LIMITED; raised so that the fuzz reaches the code behind them.
@@ -74,6 +94,8 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     admin_pk: int = 0
+    # Registrants at each step before COMPLETE: user id -> (step, email).
+    registrants: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 async def _build_world(database_url: str) -> World:
@@ -109,11 +131,25 @@ async def _build_world(database_url: str) -> World:
             """,
             pending.pk,
         )
+        # Two organizations own SHARED_DOMAIN (SELECT_ORGANIZATION); a new
+        # domain goes to DESCRIBE_ORGANIZATION; ACME_DOMAIN joins at once.
+        for tenant in (acme, other):
+            await db.execute(
+                "insert into organization_domains (domain, organization_id) values ($1, $2)",
+                SHARED_DOMAIN,
+                tenant.organization_id,
+            )
+        for step, domain in REGISTRANT_STEPS:
+            registrant = await create_user(db, None, step=step)
+            email = f"registrant{registrant.pk}@{domain}"
+            await db.execute("update users set email = $1 where id = $2", email, registrant.pk)
+            world.registrants[registrant.pk] = (step, email)
+            world.tokens[f"registrant at {step}"] = registrant.token
         groups = {}
         for owner, tenant in ((admin, acme), (stranger, other)):
             groups[owner.pk] = await _group(db, tenant, owner.pk)
         world.admin_pk = admin.pk
-        world.tokens = {
+        world.tokens |= {
             "admin": admin.token,
             "member": member.token,
             "staff": staff.token,
@@ -142,12 +178,17 @@ async def _build_world(database_url: str) -> World:
                 admin.email.upper(),
                 ADMIN_PASSWORD,
                 f"newcomer@{ACME_DOMAIN}",
+                *(email for _, email in world.registrants.values()),
                 "someone@globex-fuzz.example",
                 "someone@gmail.com",
                 "someone@mailinator.com",
                 f"x%evil.example@{ACME_DOMAIN}",
-                f"a@{ACME_DOMAIN}\x00",
                 "not-an-email",
+                # Valid values, so that registration steps can succeed.
+                "+1 512 555 0100",
+                "Initech",
+                "https://initech.example",
+                "US",
                 *ids,
             ],
         )
@@ -179,10 +220,10 @@ async def _group(db: asyncpg.Connection, tenant: Tenant, owner_pk: int) -> int:
     return pk
 
 
-async def _restore_sessions(database_url: str, world: World) -> None:
-    """Undo what a fuzzed mutation may have done to the fixture's sign-ins
-    (signOut, resetPassword) and to the admin's role, so later cases keep
-    reaching signed-in code."""
+async def _restore(database_url: str, world: World) -> None:
+    """Undo what a fuzzed mutation may have done to the fixture: sign-ins
+    (signOut, resetPassword), the admin's role, the registrants' steps, so
+    later cases keep reaching the code behind them."""
     conn = await asyncpg.connect(database_url)
     try:
         hashes = [hashlib.sha256(t.encode()).digest() for t in world.tokens.values()]
@@ -192,6 +233,20 @@ async def _restore_sessions(database_url: str, world: World) -> None:
             hashes,
         )
         await conn.execute("update users set role = 'ADMIN' where id = $1", world.admin_pk)
+        for pk, (step, _) in world.registrants.items():
+            # What a registrant who reached COMPLETE may have made meanwhile.
+            await conn.execute("delete from custom_groups where owner_id = $1", pk)
+            await conn.execute("delete from user_sites where user_id = $1", pk)
+            await conn.execute(
+                "delete from onboarding_requests where user_id = $1 and status = 'PENDING'", pk
+            )
+            await conn.execute(
+                "update users set step = $2, organization_id = null, role = null,"
+                " access_type = case when $2 = 'CHOOSE_ACCESS_TYPE' then null"
+                " else 'CUSTOMER_EMPLOYEE' end where id = $1",
+                pk,
+                step,
+            )
     finally:
         await conn.close()
 
@@ -396,8 +451,8 @@ def test_fuzzed_operations_from_signed_in_users_answer_coded_json(
             case, token = example
             exchange(http, case, token, findings)
             text = case.document or ""
-            if any(name in text for name in ("signOut", "resetPassword", "setMemberRole")):
-                asyncio.run(_restore_sessions(database_url, world))
+            if any(name in text for name in STATE_CHANGING):
+                asyncio.run(_restore(database_url, world))
 
         run_bounded(operation_cases(world.vocabulary, tokens), run_one, *SIGNED_IN)
     assert_no_findings(findings, server, "signed in")
