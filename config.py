@@ -73,6 +73,15 @@ class Settings:
     apq_max_stored: int = 10_000
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     metrics_dir: str = ""
+    # Bearer token that /metrics asks for; without one, /metrics is not served.
+    metrics_token: Secret | None = None
+    # Introspection, GraphiQL and "Did you mean" suggestions: None is the
+    # default of the environment (on, except when ENV=production).
+    introspection: bool | None = None
+    graphiql: bool | None = None
+    suggestions: bool | None = None
+    # Behind TLS (at a proxy): answers carry Strict-Transport-Security.
+    hsts: bool = False
     partner_program_links: tuple[tuple[str, str], ...] = (
         ("Partner program overview", "https://partners.service360.example/program"),
         ("Become a partner", "https://partners.service360.example/apply"),
@@ -109,6 +118,18 @@ class Settings:
     def is_production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def suggestions_enabled(self) -> bool:
+        return self.suggestions if self.suggestions is not None else not self.is_production
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -119,6 +140,15 @@ class Settings:
             raise ConfigError("SECRET_KEY is required when ENV=production")
         if secret is not None and len(secret) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters long")
+        if environment == "production":
+            # Without SMTP the one-time codes would go to the log; a proxy
+            # trusted from anywhere lets any client choose its address.
+            if not env.get("SMTP_URL"):
+                raise ConfigError("SMTP_URL is required when ENV=production")
+            if "*" in reader.csv("TRUSTED_PROXIES"):
+                raise ConfigError(
+                    "TRUSTED_PROXIES must list addresses or networks when ENV=production, not *"
+                )
         return cls(
             env=environment,
             database_url=reader.url("DATABASE_URL", ("postgres", "postgresql")),
@@ -175,6 +205,11 @@ class Settings:
             apq_max_stored=reader.integer("APQ_MAX_STORED", cls.apq_max_stored, 1, 10_000_000),
             trusted_proxies=reader.networks("TRUSTED_PROXIES", cls.trusted_proxies),
             metrics_dir=env.get("METRICS_DIR", cls.metrics_dir),
+            metrics_token=reader.token("METRICS_TOKEN"),
+            introspection=reader.switch("GRAPHQL_INTROSPECTION"),
+            graphiql=reader.switch("GRAPHIQL"),
+            suggestions=reader.switch("GRAPHQL_SUGGESTIONS"),
+            hsts=bool(reader.switch("HSTS")),
             partner_program_links=reader.links("PARTNER_PROGRAM_LINKS", cls.partner_program_links),
             code_ttl_seconds=reader.integer("CODE_TTL_SECONDS", cls.code_ttl_seconds, 60, 86_400),
             throttle_window_seconds=reader.integer(
@@ -291,6 +326,27 @@ class _Reader:
         if parts.scheme.startswith("smtp") and not parts.hostname:
             raise ConfigError(f"{name} must name a host, e.g. smtp://mail.example:25")
         return raw
+
+    def switch(self, name: str) -> bool | None:
+        """`on` / `off` (also true/false, 1/0); None when unset."""
+        raw = self.environ.get(name)
+        if not raw:
+            return None
+        value = raw.strip().lower()
+        if value in ("on", "true", "1", "yes"):
+            return True
+        if value in ("off", "false", "0", "no"):
+            return False
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+
+    def token(self, name: str) -> Secret | None:
+        """A bearer secret: at least 32 characters, no spaces."""
+        raw = self.environ.get(name)
+        if not raw:
+            return None
+        if len(raw) < 32 or any(c.isspace() for c in raw):
+            raise ConfigError(f"{name} must be at least 32 characters, without spaces")
+        return Secret(raw)
 
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self.environ.get(name, "")

@@ -36,8 +36,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount, Route, WebSocketRoute
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from uvicorn.supervisors import Multiprocess
 
 from config import ConfigError, Settings, settings_help
@@ -57,6 +56,7 @@ from web.body_limit import BodyLimitMiddleware
 from web.cors import cors_middleware
 from web.failures import FailureMiddleware
 from web.favicon import favicon
+from web.forwarded_for import ForwardedForMiddleware
 from web.graphiql import STATIC_PATH, graphiql_assets
 from web.graphql_app import GraphQLApp
 from web.health import healthz, readyz
@@ -139,10 +139,11 @@ def create_app(settings: Settings) -> Starlette:
 
     graphql = GraphQLApp(
         build_schema(settings),
+        graphiql=settings.graphiql_enabled,
         ws_init_timeout_seconds=settings.ws_init_timeout_seconds,
         subscriptions_per_connection=settings.subscriptions_per_connection,
     )
-    routes = [
+    routes: list[BaseRoute] = [
         # Every method reaches the view, which answers 405 with `Allow` itself.
         Route("/graphql", graphql),
         # Subscriptions (graphql-transport-ws) on the same path.
@@ -150,9 +151,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/favicon.ico", favicon),
         Route("/readyz", readyz),
+        # Answers only with METRICS_TOKEN (web/metrics.py).
         Route("/metrics", metrics_endpoint),
-        Mount(STATIC_PATH, graphiql_assets(), name="graphiql-assets"),
     ]
+    if settings.graphiql_enabled:
+        routes.append(Mount(STATIC_PATH, graphiql_assets(), name="graphiql-assets"))
     # Outermost first: request id and log line (it sees the proxy's own
     # address), the client address from a trusted proxy's X-Forwarded-For,
     # security headers, CORS, JSON answers for anything that escapes (inside
@@ -162,8 +165,8 @@ def create_app(settings: Settings) -> Starlette:
     trusted = settings.trusted_proxies
     middleware = [
         Middleware(RequestContextMiddleware, trusted_proxies=trusted),
-        Middleware(ProxyHeadersMiddleware, trusted_hosts="*" if "*" in trusted else list(trusted)),
-        Middleware(SecurityHeadersMiddleware),
+        Middleware(ForwardedForMiddleware, trusted_proxies=trusted),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.hsts),
         *cors_middleware(settings.cors_origins),
         Middleware(FailureMiddleware),
         # Level 5: within 20% of the best ratio on JSON at a fifth of the CPU of 9.
@@ -262,6 +265,8 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
             # within this, and starts another: at uvicorn's 5 s a busy machine
             # never got a worker up (seen: restarts every 5 s, forever).
             "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
+            # No `server: uvicorn` banner.
+            "server_header": False,
         }
         if settings.workers == 1:
             uvicorn.run("server:app_from_env", **options)

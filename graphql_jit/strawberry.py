@@ -116,9 +116,13 @@ class CachedDocuments(SchemaExtension):
         self,
         cache: DocumentCache,
         limits: DocumentLimits | Callable[[ExecutionContext], DocumentLimits | None] | None = None,
+        validator: Callable[..., list[GraphQLError]] = validate_document,
     ) -> None:
         self.cache = cache
         self.limits = limits
+        # Strawberry's `validate_document` by default; another one may, for
+        # instance, ask graphql-core to hide suggestions.
+        self.validator = validator
 
     def _entry(self) -> CachedDocument | None:
         context = self.execution_context
@@ -145,7 +149,7 @@ class CachedDocuments(SchemaExtension):
                 errors = entry.validate(
                     context.schema._schema,
                     context.validation_rules,
-                    validate_document,
+                    self.validator,
                 )
                 limits = self.limits(context) if callable(self.limits) else self.limits
                 if not errors and limits is not None:

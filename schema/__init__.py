@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import QueryDepthLimiter
+from strawberry.extensions import DisableIntrospection, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from config import Settings
 from graphql_jit.document_cache import DocumentCache
@@ -29,6 +30,7 @@ from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
 from schema.read_routing import ReadRouting
 from schema.subscriptions import Subscription
+from schema.suggestions import executor_without_suggestions, validator
 
 NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
 NodeQuery = build_node_query(NODE_LOADERS)
@@ -66,7 +68,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # Before CachedDocuments, which validates: the bounds come first.
         lambda: DocumentBounds(signed_in, anonymous, field_merging),
         RefuseControlCharacters,
-        lambda: CachedDocuments(documents),
+        lambda: CachedDocuments(documents, validator=validator(settings.suggestions_enabled)),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
         lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
         ReadRouting,
@@ -75,11 +77,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RequestErrorCodes,
         MaskUnexpectedErrors,
     ]
+    if not settings.introspection_enabled:
+        # An instance, like the depth limiter: it only adds its rule class.
+        extensions.append(DisableIntrospection())
+    executor = (
+        execution_context_class(settings.graphql_executor) or StrawberryGraphQLCoreExecutionContext
+    )
+    if not settings.suggestions_enabled:
+        executor = executor_without_suggestions(executor)
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
-        execution_context_class=execution_context_class(settings.graphql_executor),
+        config=StrawberryConfig(disable_field_suggestions=not settings.suggestions_enabled),
+        execution_context_class=executor,
     )

@@ -9,10 +9,17 @@ schema is in the map, so a new or renamed one cannot escape pricing.
 
 The summaries are priced so that a dashboard of the fleet and 100 groups
 (a user's maximum) passes and 200 summaries do not (MAX_QUERY_COST 50,000).
+
+Arguments are read as execution will read them: variables coerced (a float
+`100.0` for an Int is 100) with their defaults, then the field's own
+defaults. The same walk caps the length of every list argument, however deep
+in an input object (`LIST_LIMITS`, else `DEFAULT_MAX_LIST_ITEMS`), so that a
+50,000-id `siteIds` is refused before any resolver runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,17 +29,25 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
-    IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
     get_named_type,
     is_composite_type,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import PublicError
@@ -107,17 +122,79 @@ FIELD_COSTS: dict[str, Cost] = {
 }
 
 
-def _argument(node: FieldNode, name: str, variables: dict[str, Any]) -> Any:
-    for argument in node.arguments or ():
-        if argument.name.value != name:
-            continue
-        value = argument.value
-        if isinstance(value, IntValueNode):
-            return int(value.value)
-        if isinstance(value, VariableNode):
-            return variables.get(value.name.value)
-        return None
-    return None
+# Longest list accepted in an argument, by "InputType.field" or
+# "Type.field(argument)"; every other list argument: DEFAULT_MAX_LIST_ITEMS.
+DEFAULT_MAX_LIST_ITEMS = 100
+LIST_LIMITS: dict[str, int] = {
+    "CustomGroupInput.productIds": 10_000,  # resolvers.groups.MAX_LISTED_PRODUCTS
+    "CustomGroupInput.siteIds": 1_000,
+    "SiteAccessInput.siteIds": 1_000,
+    "ProductFilter.siteIds": 1_000,
+}
+
+
+class ListTooLong(PublicError):
+    def __init__(self, path: str, length: int, limit: int) -> None:
+        super().__init__(
+            f"`{path}` has {length} items; at most {limit} are accepted.",
+            "BAD_USER_INPUT",
+            argument=path,
+            maxItems=limit,
+        )
+
+
+class _ListLimits:
+    """Checks list lengths in arguments as written (literals, variables as sent,
+    variable defaults): coercion keeps a list's length."""
+
+    def __init__(self, raw: Mapping[str, Any], defaults: Mapping[str, ValueNode]) -> None:
+        self.raw = raw
+        self.defaults = defaults
+
+    def check_node(self, node: ValueNode, type_: GraphQLInputType, key: str, path: str) -> None:
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(node, VariableNode):
+            name = node.name.value
+            if name in self.raw:
+                self.check_value(self.raw[name], type_, key, path)
+            elif name in self.defaults:
+                self.check_node(self.defaults[name], type_, key, path)
+        elif isinstance(type_, GraphQLList):
+            values = node.values if isinstance(node, ListValueNode) else (node,)
+            self._limit(key, path, len(values))
+            for item in values:
+                self.check_node(item, type_.of_type, key, path)
+        elif isinstance(type_, GraphQLInputObjectType) and isinstance(node, ObjectValueNode):
+            for field in node.fields:
+                name = field.name.value
+                definition = type_.fields.get(name)
+                if definition is not None:
+                    self.check_node(
+                        field.value, definition.type, f"{type_.name}.{name}", f"{path}.{name}"
+                    )
+
+    def check_value(self, value: Any, type_: GraphQLInputType, key: str, path: str) -> None:
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            values = value if isinstance(value, list) else [value]
+            self._limit(key, path, len(values))
+            for item in values:
+                self.check_value(item, type_.of_type, key, path)
+        elif isinstance(type_, GraphQLInputObjectType) and isinstance(value, dict):
+            for name, item in value.items():
+                definition = type_.fields.get(name)
+                if definition is not None:
+                    self.check_value(
+                        item, definition.type, f"{type_.name}.{name}", f"{path}.{name}"
+                    )
+
+    @staticmethod
+    def _limit(key: str, path: str, length: int) -> None:
+        limit = LIST_LIMITS.get(key, DEFAULT_MAX_LIST_ITEMS)
+        if length > limit:
+            raise ListTooLong(path, length, limit)
 
 
 class _Pricer:
@@ -125,11 +202,29 @@ class _Pricer:
         self,
         schema: GraphQLSchema,
         fragments: dict[str, FragmentDefinitionNode],
-        variables: dict[str, Any],
+        variables: VariableValues,
+        lists: _ListLimits,
     ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
+        self.lists = lists
+
+    def first(self, node: FieldNode, definition: GraphQLField) -> int:
+        """`first` as execution will see it: coerced, else the argument's default."""
+        try:
+            first = get_argument_values(definition, node, self.variables).get(FIRST)
+        except GraphQLError:  # invalid: execution refuses it
+            first = None
+        return first if isinstance(first, int) else DEFAULT_PAGE_SIZE
+
+    def check_lists(self, node: FieldNode, parent: str, definition: GraphQLField) -> None:
+        for argument in node.arguments or ():
+            name = argument.name.value
+            spec = definition.args.get(name)
+            if spec is not None:
+                key = f"{parent}.{node.name.value}({name})"
+                self.lists.check_node(argument.value, spec.type, key, f"{node.name.value}.{name}")
 
     def selection_cost(
         self,
@@ -173,18 +268,14 @@ class _Pricer:
         definition = parent.fields.get(name)
         if definition is None or name.startswith("__"):
             return 0
+        self.check_lists(node, parent.name, definition)
         named = get_named_type(definition.type)
         price = FIELD_COSTS.get(f"{parent.name}.{name}")
         composite = is_composite_type(named)
         own = price.own if price is not None else (1 if composite else 0)
         times = 1
         if price is not None and price.times == FIRST:
-            first = _argument(node, "first", self.variables)
-            if not isinstance(first, int):
-                argument = definition.args.get("first")
-                default = argument.default_value if argument is not None else None
-                first = default if isinstance(default, int) else DEFAULT_PAGE_SIZE
-            times = max(int(first), 1)
+            times = max(self.first(node, definition), 1)
         elif price is not None and isinstance(price.times, int):
             times = price.times
         children = 0
@@ -201,7 +292,10 @@ def query_cost(
     operation_name: str | None,
     variables: dict[str, Any] | None,
 ) -> int:
-    """The declared cost of the operation that would run."""
+    """The declared cost of the operation that would run.
+
+    Raises `ListTooLong` when a list argument is over its limit.
+    """
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
@@ -214,7 +308,15 @@ def query_cost(
     root = schema.get_root_type(operation.operation)
     if root is None:
         return 0
-    pricer = _Pricer(schema, fragments, variables or {})
+    definitions = operation.variable_definitions or ()
+    coerced = get_variable_values(schema, definitions, variables or {})
+    if isinstance(coerced, list):
+        return 0  # variables that do not coerce: execution refuses them
+    defaults = {
+        d.variable.name.value: d.default_value for d in definitions if d.default_value is not None
+    }
+    lists = _ListLimits(variables or {}, defaults)
+    pricer = _Pricer(schema, fragments, coerced, lists)
     return pricer.selection_cost(operation.selection_set, root)
 
 
@@ -228,9 +330,13 @@ class QueryCostLimiter(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.result is None:
-            cost = query_cost(
-                context.schema._schema, document, context.operation_name, context.variables
-            )
+            try:
+                cost = query_cost(
+                    context.schema._schema, document, context.operation_name, context.variables
+                )
+            except ListTooLong as too_long:
+                context.result = GraphQLExecutionResult(data=None, errors=[too_long])
+                cost = 0
             if cost > self.max_cost:
                 error: GraphQLError = PublicError(
                     f"This query costs {cost}, over the limit of {self.max_cost}: "

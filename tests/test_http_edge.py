@@ -255,6 +255,8 @@ def test_a_trusted_proxy_gives_the_client_address_and_request_id_under_uvicorn(
     assert untrusted.headers["x-request-id"] != "from-the-proxy-1"
     [line] = request_lines(untrusted_log)
     assert line["client"] == "127.0.0.1"
+    # No `server: uvicorn` banner.
+    assert "server" not in trusted.headers and "server" not in untrusted.headers
 
 
 async def test_the_request_log_line_has_request_id_operation_name_and_duration(
@@ -282,6 +284,67 @@ async def test_api_answers_carry_security_headers(client: GraphQLClient) -> None
     response = await client.http.post("/graphql", json={"query": FAMILIES})
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "client_address"),
+    [
+        ("127.0.0.1", "203.0.113.9", "203.0.113.9"),
+        ("127.0.0.1", "198.51.100.1, 203.0.113.9", "203.0.113.9"),
+        ("127.0.0.1", "[2001:db8::7]", "2001:db8::7"),
+        # Not an address: the proxy's word is not taken, whatever it says.
+        ("127.0.0.1", "evil.example", "127.0.0.1"),
+        ("127.0.0.1", "203.0.113.9, x%0a", "127.0.0.1"),
+        ("127.0.0.1", "' or 1=1 --", "127.0.0.1"),
+        # Not from a trusted proxy: ignored.
+        ("198.51.100.7", "203.0.113.9", "198.51.100.7"),
+    ],
+)
+async def test_x_forwarded_for_is_read_only_as_addresses_from_trusted_proxies(
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    peer: str,
+    forwarded_for: str,
+    client_address: str,
+) -> None:
+    async with running_app(settings) as (app, _state):
+        transport = httpx.ASGITransport(app=app, client=(peer, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            with caplog.at_level(logging.INFO, logger="service360.request"):
+                await http.post(
+                    "/graphql", json={"query": FAMILIES}, headers={"X-Forwarded-For": forwarded_for}
+                )
+    [record] = [r for r in caplog.records if r.name == "service360.request"]
+    assert record.__dict__["client"] == client_address
+
+
+async def test_answers_to_post_are_never_stored_and_get_answers_are_revalidated(
+    client: GraphQLClient,
+) -> None:
+    sign_in = """mutation { signIn(email: "nobody@acme.example", password: "wrong-password-1")
+      { session { token } userErrors { code } } }"""
+    for body in ({"query": sign_in}, {"query": FAMILIES}, {"query": "{ nope"}):
+        response = await client.http.post("/graphql", json=body)
+        assert response.headers["cache-control"] == "no-store", body
+    malformed = await client.http.post(
+        "/graphql", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert malformed.headers["cache-control"] == "no-store"
+    get = await client.http.get("/graphql", params={"query": FAMILIES})
+    assert get.headers["cache-control"] == "private, no-cache"
+
+
+async def test_strict_transport_security_only_when_the_service_is_behind_tls(
+    settings: Settings,
+) -> None:
+    async with http_client(replace(settings, hsts=True)) as http:
+        response = await http.post("/graphql", json={"query": FAMILIES})
+        assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+        health = await http.get("/healthz")
+        assert "strict-transport-security" in health.headers
+    async with http_client(settings) as http:
+        response = await http.post("/graphql", json={"query": FAMILIES})
+        assert "strict-transport-security" not in response.headers
 
 
 # --------------------------------------------------------------- Retry-After

@@ -344,3 +344,86 @@ def test_selection_count_equals_fragments_inlined(document: str) -> None:
 
     counted = count_selections(parse(document))
     assert (counted.selections, counted.aliases) == _naive_count(document)
+
+
+# -- cost from coerced variables; list arguments capped (schema/cost.py) ---------
+
+SITES_AND_PRODUCTS = """
+query Fleet{variables} {{
+  {fields}
+}}
+"""
+
+
+def _fleet_query(first: str, default: str = "") -> str:
+    fields = " ".join(
+        f"s{i}: customGroups(first: {first}) "
+        f"{{ nodes {{ products(first: {first}) {{ nodes {{ id }} }} }} }}"
+        for i in range(5)
+    )
+    variables = f"($n: Int{default})" if first == "$n" else ""
+    return SITES_AND_PRODUCTS.format(variables=variables, fields=fields)
+
+
+async def test_cost_uses_variables_as_execution_coerces_them(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=3)
+    user = await create_user(db, tenant)
+    literal = await client.execute(_fleet_query("100"), token=user.token)
+    assert literal["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    cost = literal["errors"][0]["extensions"]["cost"]
+    # The same number from a variable's default, or sent as a float, costs the same.
+    for query, variables in (
+        (_fleet_query("$n", " = 100"), {}),
+        (_fleet_query("$n"), {"n": 100.0}),
+        (_fleet_query("$n"), {"n": 100}),
+    ):
+        body = await client.execute(query, variables, token=user.token)
+        assert body.get("data") is None, (query, variables)
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+        assert error["extensions"]["cost"] == cost
+    small = await client.execute(_fleet_query("$n", " = 10"), token=user.token)
+    assert "errors" not in small, small
+
+
+async def test_long_list_arguments_are_refused_before_any_resolver(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=3)
+    admin = await create_user(db, tenant, role="ADMIN")
+    many = [f"U2l0ZTo{i}" for i in range(50_000)]
+    groups_before = await db.fetchval("select count(*) from custom_groups")
+    mutation = """
+      mutation($ids: [ID!]) { createCustomGroup(input: {name: "big", siteIds: $ids}) {
+        customGroup { id } userErrors { field code } } }
+    """
+    response = await client.http.post(
+        "/graphql",
+        json={"query": mutation, "variables": {"ids": many}},
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    body = response.json()
+    assert body.get("data") is None
+    [error] = body["errors"]
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "argument": "createCustomGroup.input.siteIds",
+        "maxItems": 1000,
+    }
+    assert len(response.content) < 1000
+    assert await db.fetchval("select count(*) from custom_groups") == groups_before
+    # Literal lists and lists inside filters too; families are few.
+    families = ", ".join(f'"RmFtaWx5Ojk5OTk{i}"' for i in range(101))
+    literal = await client.execute(
+        f"{{ products(filter: {{familyIds: [{families}]}}) {{ totalCount }} }}", token=admin.token
+    )
+    assert literal["errors"][0]["extensions"]["argument"] == "products.filter.familyIds"
+    assert literal["errors"][0]["extensions"]["maxItems"] == 100
+    fine = await client.execute(
+        "query($ids: [ID!]) { products(filter: {siteIds: $ids}) { totalCount } }",
+        {"ids": many[:1000]},
+        token=admin.token,
+    )
+    assert "errors" not in fine, fine

@@ -10,13 +10,22 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.datastructures import Secret
 
 from config import Settings
 from tests.conftest import GraphQLClient, running_app
 from tests.live_server import live_server
 
 FAMILIES = "query Families { productFamilies { id name } }"
+METRICS_TOKEN = "metrics-" + "t" * 40
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return replace(settings, metrics_token=Secret(METRICS_TOKEN))
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -31,7 +40,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 async def scrape(http: httpx.AsyncClient) -> str:
-    response = await http.get("/metrics")
+    response = await http.get("/metrics", headers=SCRAPER)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     return response.text
@@ -50,18 +59,17 @@ async def test_request_counters_latency_and_sql_per_request_move_with_requests(
     def delta(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
 
-    ok = {"operation": "Families", "outcome": "ok"}
+    ok = {"operation": "query", "outcome": "ok"}
     assert delta("service360_graphql_requests_total", **ok) == 3
     assert (
-        delta("service360_graphql_requests_total", operation="anonymous", outcome="request_error")
-        == 1
+        delta("service360_graphql_requests_total", operation="query", outcome="request_error") == 1
     )
-    assert delta("service360_graphql_request_duration_seconds_count", operation="Families") == 3
-    assert delta("service360_graphql_request_duration_seconds_sum", operation="Families") > 0
-    assert delta("service360_sql_statements_per_request_count", operation="Families") == 3
-    # One statement per request: the families query.
-    assert delta("service360_sql_statements_per_request_sum", operation="Families") == 3
-    assert delta("service360_sql_seconds_per_request_sum", operation="Families") > 0
+    assert delta("service360_graphql_request_duration_seconds_count", operation="query") == 4
+    assert delta("service360_graphql_request_duration_seconds_sum", operation="query") > 0
+    assert delta("service360_sql_statements_per_request_count", operation="query") == 4
+    # One statement per request: the families query (none for the parse error).
+    assert delta("service360_sql_statements_per_request_sum", operation="query") == 3
+    assert delta("service360_sql_seconds_per_request_sum", operation="query") > 0
 
 
 async def test_dataloader_batch_sizes_are_observed_once_per_batch(client: GraphQLClient) -> None:
@@ -141,12 +149,17 @@ async def wait_until_all_idle(pool: asyncpg.Pool) -> None:
 
 def test_with_two_workers_metrics_add_up_every_worker(database_url: str, tmp_path: Path) -> None:
     with live_server(
-        database_url, tmp_path / "server.log", WORKERS="2", POOL_MIN_SIZE="3", POOL_MAX_SIZE="4"
+        database_url,
+        tmp_path / "server.log",
+        WORKERS="2",
+        POOL_MIN_SIZE="3",
+        POOL_MAX_SIZE="4",
+        METRICS_TOKEN=METRICS_TOKEN,
     ) as server:
         # Both workers report their pool (3 connections each) once started.
         deadline = time.monotonic() + 60
         while True:
-            text = httpx.get(server.url + "/metrics").text
+            text = httpx.get(server.url + "/metrics", headers=SCRAPER).text
             if sample(text, "service360_db_pool_connections_open") == 6:
                 break
             assert time.monotonic() < deadline, text
@@ -157,6 +170,44 @@ def test_with_two_workers_metrics_add_up_every_worker(database_url: str, tmp_pat
             with httpx.Client() as http:
                 response = http.post(server.url + "/graphql", json={"query": FAMILIES})
                 assert response.status_code == 200
-        text = httpx.get(server.url + "/metrics").text
-    counted = sample(text, "service360_graphql_requests_total", operation="Families", outcome="ok")
+        text = httpx.get(server.url + "/metrics", headers=SCRAPER).text
+    counted = sample(text, "service360_graphql_requests_total", operation="query", outcome="ok")
     assert counted == requests
+
+
+async def test_metrics_are_served_only_to_the_bearer_of_the_metrics_token(
+    settings: Settings,
+) -> None:
+    for configured, headers, status in (
+        (None, SCRAPER, 404),  # no METRICS_TOKEN: not served at all
+        (METRICS_TOKEN, {}, 401),
+        (METRICS_TOKEN, {"Authorization": "Bearer " + "x" * 48}, 401),
+        (METRICS_TOKEN, {"Authorization": f"Basic {METRICS_TOKEN}"}, 401),
+        (METRICS_TOKEN, SCRAPER, 200),
+    ):
+        token = Secret(configured) if configured else None
+        async with running_app(replace(settings, metrics_token=token)) as (app, _):
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                response = await http.get("/metrics", headers=headers)
+        assert response.status_code == status, (configured, headers)
+        if status != 200:
+            assert "service360_" not in response.text
+
+
+async def test_no_metric_label_is_taken_from_client_input(client: GraphQLClient) -> None:
+    # Operation names a client chooses, as the enumeration used them.
+    for name in ("requestPasswordReset", "Victim_at_acme_example", "x" * 90):
+        await client.execute(f"query {name} {{ productFamilies {{ id }} }}")
+        await client.execute(
+            f"mutation {name} {{ signOut {{ userErrors {{ code }} }} }}",
+        )
+    text = await scrape(client.http)
+    operations = {
+        metric_sample.labels["operation"]
+        for family in text_string_to_metric_families(text)
+        for metric_sample in family.samples
+        if "operation" in metric_sample.labels
+    }
+    assert operations and operations <= {"query", "mutation", "subscription", "unknown"}
+    assert "requestPasswordReset" not in text and "Victim" not in text

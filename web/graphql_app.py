@@ -47,10 +47,11 @@ from web.http_graphql import (
     is_query_operation,
     judge,
     operation_name_in,
+    operation_type_in,
     params_from_body,
     params_from_query_string,
 )
-from web.metrics import PERSISTED_QUERIES, OperationLabels, observe_request
+from web.metrics import PERSISTED_QUERIES, observe_request, operation_label
 from web.negotiation import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, choose_media_type, wants_html
 from web.persisted_queries import PersistedQueries, PersistedQueryError
 
@@ -95,7 +96,6 @@ class GraphQLApp(GraphQL[Context, None]):
             max_subscriptions_per_connection=subscriptions_per_connection,
         )
         self.graphiql = graphiql
-        self.operation_labels = OperationLabels()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -158,7 +158,6 @@ class GraphQLApp(GraphQL[Context, None]):
             await graphiql_page(request)(scope, receive, send)
             return
         started = time.perf_counter()
-        operation: str | None = None
         # Stays so when an exception escapes (answered by web.failures).
         outcome = "internal_error"
         media_type = APPLICATION_JSON
@@ -166,7 +165,7 @@ class GraphQLApp(GraphQL[Context, None]):
             try:
                 media_type = self._negotiate(request)
                 params = await self._read_params(request)
-                response, operation, outcome = await self._run(request, params, media_type)
+                response, _, outcome = await self._run(request, params, media_type)
             except MalformedRequest as error:
                 outcome = "request_error"
                 response = self._error_response(error.status, error.message, error.code, media_type)
@@ -179,7 +178,7 @@ class GraphQLApp(GraphQL[Context, None]):
                     outcome = "unavailable"
                 raise
         finally:
-            label = self.operation_labels.label(operation)
+            label = operation_label(getattr(request.state, "operation_type", None))
             observe_request(label, outcome, time.perf_counter() - started, current_stats.get())
         await response(scope, receive, send)
 
@@ -240,6 +239,9 @@ class GraphQLApp(GraphQL[Context, None]):
             raise MalformedRequest(400, "The request has no `query` (a GraphQL document).")
         operation = operation_name_in(query, params.operation_name)
         request.state.operation_name = operation
+        request.state.operation_type = operation_type_in(
+            query, params.operation_name, request.state.settings.max_tokens
+        )
 
         is_get = request.method == "GET"
         answers: AnswerCache | None = request.state.resources.get("answer_cache")

@@ -170,6 +170,68 @@ def is_query_operation(document: str, operation_name: str | None) -> bool:
     return operation is not None and operation.operation == OperationType.QUERY
 
 
+OPERATION_TYPES = ("query", "mutation", "subscription")
+
+
+def operation_type_in(document: str, requested: str | None, max_tokens: int) -> str | None:
+    """`query`, `mutation` or `subscription`: the type of the operation a
+    request runs (named by `requested`, else the first), for metrics labels.
+
+    Found with the lexer only, reading at most `max_tokens` tokens; None when
+    there is no such operation within them.
+    """
+    lexer = Lexer(Source(document))
+    depth = 0
+    read = 0
+
+    def advance() -> Any:
+        nonlocal read
+        read += 1
+        if read > max_tokens:
+            raise GraphQLSyntaxError(Source(document), 0, "too many tokens")
+        return lexer.advance()
+
+    def skip_to_selection_set(token: Any) -> Any:
+        # Variable definitions and directive arguments may hold `{` in
+        # default values, never outside parentheses.
+        parentheses = 0
+        while token.kind != TokenKind.EOF:
+            if token.kind == TokenKind.PAREN_L:
+                parentheses += 1
+            elif token.kind == TokenKind.PAREN_R:
+                parentheses -= 1
+            elif token.kind == TokenKind.BRACE_L and parentheses == 0:
+                break
+            token = advance()
+        return token
+
+    try:
+        token = advance()
+        while token.kind != TokenKind.EOF:
+            if token.kind == TokenKind.BRACE_L:
+                if depth == 0 and requested is None:
+                    return "query"  # `{ ... }` shorthand
+                depth += 1
+            elif token.kind == TokenKind.BRACE_R:
+                depth -= 1
+            elif depth == 0 and token.kind == TokenKind.NAME:
+                keyword = token.value
+                token = advance()
+                if keyword in OPERATION_TYPES:
+                    name = token.value if token.kind == TokenKind.NAME else None
+                    if requested is None or name == requested:
+                        return keyword
+                token = skip_to_selection_set(token)
+                if token.kind == TokenKind.BRACE_L:
+                    depth += 1
+                    token = advance()
+                continue
+            token = advance()
+    except GraphQLSyntaxError:
+        return None
+    return None
+
+
 def error_body(message: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
