@@ -126,7 +126,8 @@ FIELD_COSTS: dict[str, Cost] = {
 # "Type.field(argument)"; every other list argument: DEFAULT_MAX_LIST_ITEMS.
 DEFAULT_MAX_LIST_ITEMS = 100
 LIST_LIMITS: dict[str, int] = {
-    "CustomGroupInput.productIds": 10_000,  # resolvers.groups.MAX_LISTED_PRODUCTS
+    # Twice resolvers.groups.MAX_LISTED_PRODUCTS, which answers a userError below it.
+    "CustomGroupInput.productIds": 20_000,
     "CustomGroupInput.siteIds": 1_000,
     "SiteAccessInput.siteIds": 1_000,
     "ProductFilter.siteIds": 1_000,

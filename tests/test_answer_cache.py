@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from starlette.datastructures import Secret
 
 from config import Settings
 from resolvers.ids import encode_id
@@ -79,13 +80,17 @@ async def test_a_repeat_is_answered_from_the_cache_with_one_statement_and_the_sa
     settings: Settings, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, user = await signed_in_tenant(db, role="ADMIN")
-    async with one_connection_client(settings, answer_cache=True) as client:
+    scraper = "m" * 40  # METRICS_TOKEN
+    scraped = replace(settings, metrics_token=Secret(scraper))
+    async with one_connection_client(scraped, answer_cache=True) as client:
         # Warm the connection (asyncpg's one-time type lookups count too).
         await statement_count(client, caplog, PRODUCTS, user.token)
         first, first_count = await statement_count(client, caplog, DASHBOARD, user.token)
         before = lookups()
         second, second_count = await statement_count(client, caplog, DASHBOARD, user.token)
-        metrics = (await client.http.get("/metrics")).text
+        metrics = (
+            await client.http.get("/metrics", headers={"Authorization": f"Bearer {scraper}"})
+        ).text
     assert "errors" not in first and second == first
     assert first_count >= 3
     assert second_count == 1  # the session (with the tenant's versions), nothing else
