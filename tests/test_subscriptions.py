@@ -110,14 +110,18 @@ async def ws_client(script: Path, server: LiveServer, token: str | None) -> Asyn
         await process.wait()
 
 
+METRICS_TOKEN = "m" * 40
+
+
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(database_url, tmp_path / "server.log") as running:
+    with live_server(database_url, tmp_path / "server.log", METRICS_TOKEN=METRICS_TOKEN) as running:
         yield running
 
 
 def metric(server: LiveServer, name: str) -> float:
-    text = httpx.get(server.url + "/metrics").text
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = httpx.get(server.url + "/metrics", headers=scraper).text
     found = re.search(rf"^{name}(?:\{{[^}}]*\}})? ([0-9.e+]+)$", text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
