@@ -8,9 +8,7 @@ from typing import Any
 
 import asyncpg
 
-# A connection of our own or one borrowed from the pool.
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy | asyncpg.Pool
-Executor = asyncpg.Pool | Conn
+from db.types import Conn, Executor
 
 
 def _one(row: asyncpg.Record | None) -> asyncpg.Record:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from db.fleet import Executor
+from db.types import Executor
 
 logger = logging.getLogger("service360.changes")
 

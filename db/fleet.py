@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 
 import asyncpg
 
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Executor = asyncpg.Pool | Conn
+from db.types import Executor
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from db.fleet import VISIBLE_SITE, ViewerScope
-
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Executor = asyncpg.Pool | Conn
+from db.types import Conn, Executor
 
 GROUP_COLUMNS = (
     "g.id, g.organization_id, g.owner_id, g.name, g.description, g.created_at, g.updated_at"

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from db.accounts import USER_COLUMNS
-
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Executor = asyncpg.Pool | Conn
+from db.types import Conn, Executor
 
 
 async def fetch_members_page(

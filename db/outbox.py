@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from db.accounts import Conn
+from db.types import Conn, Executor
 
 
 async def insert_mail(
@@ -58,7 +58,7 @@ async def claim_due_mail(conn: Conn, limit: int, lease_seconds: float) -> list[a
     )
 
 
-async def release_mail(conn: Conn, mail_ids: list[int]) -> None:
+async def release_mail(conn: Executor, mail_ids: list[int]) -> None:
     """Hand leased mails back untried: due again now (for any sender)."""
     await conn.execute(
         "update mail_outbox set leased_until = null "
@@ -67,7 +67,7 @@ async def release_mail(conn: Conn, mail_ids: list[int]) -> None:
     )
 
 
-async def retry_backed_off_mail_now(conn: Conn) -> int:
+async def retry_backed_off_mail_now(conn: Executor) -> int:
     """Make every mail waiting on its back-off due now; how many there were.
 
     Leases are left alone: mail another sender holds stays with it.
@@ -81,7 +81,7 @@ async def retry_backed_off_mail_now(conn: Conn) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def mark_mail_sent(conn: Conn, mail_id: int) -> None:
+async def mark_mail_sent(conn: Executor, mail_id: int) -> None:
     await conn.execute(
         """
         update mail_outbox
@@ -93,7 +93,7 @@ async def mark_mail_sent(conn: Conn, mail_id: int) -> None:
 
 
 async def mark_mail_failed(
-    conn: Conn, mail_id: int, error: str, retry_in_seconds: float, *, abandon: bool
+    conn: Executor, mail_id: int, error: str, retry_in_seconds: float, *, abandon: bool
 ) -> None:
     await conn.execute(
         """

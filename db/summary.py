@@ -42,7 +42,8 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from db.fleet import Conn, Executor, ViewerScope
+from db.fleet import ViewerScope
+from db.types import Conn, Executor
 
 FLEET_VIEW = 0  # the key of the whole visible fleet inside the statement
 MAX_TOP_SITES = 100

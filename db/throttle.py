@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from db.accounts import Conn, Executor
+from db.types import Conn, Executor
 
 
 async def hit_buckets(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from db.accounts import Conn
 from db.outbox import insert_mail
+from db.types import Conn
 from mail.templates import render
 
 

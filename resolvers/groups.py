@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from db.fleet import Conn, ViewerScope, fetch_visible_site_ids
+from db.fleet import ViewerScope, fetch_visible_site_ids
 from db.groups import (
     count_groups,
     delete_group,
@@ -25,6 +25,7 @@ from db.groups import (
     replace_group_rule,
     update_group,
 )
+from db.types import Conn
 from resolvers.context import Context
 from resolvers.errors import ErrorCode, UserError, UserErrors
 from resolvers.ids import decode_id_of

@@ -16,7 +16,8 @@ import secrets
 from dataclasses import dataclass
 
 from config import Settings
-from db.accounts import Conn, consume_code, count_wrong_attempt, insert_code, lock_live_codes
+from db.accounts import consume_code, count_wrong_attempt, insert_code, lock_live_codes
+from db.types import Conn
 from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
 

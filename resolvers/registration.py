@@ -19,7 +19,6 @@ import asyncpg
 import orjson
 
 from db.accounts import (
-    Conn,
     close_pending_requests,
     count_onboarding_requests,
     fetch_onboarding_request_page,
@@ -44,6 +43,7 @@ from db.accounts import (
     verify_with_registration,
 )
 from db.throttle import code_send_wait_seconds, lock_address, record_code_send
+from db.types import Conn
 from mail.outbox import enqueue_mail
 from resolvers.context import SUPPORTED_LANGUAGES, Context
 from resolvers.email_policy import (

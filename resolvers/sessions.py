@@ -8,7 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from db.accounts import Conn, fetch_user_for_sign_in, insert_session, revoke_session, set_password
+from db.accounts import fetch_user_for_sign_in, insert_session, revoke_session, set_password
+from db.types import Conn
 from resolvers.context import Context
 from resolvers.email_policy import PASSWORD_MAX_LENGTH, normalize_email
 from resolvers.errors import ErrorCode

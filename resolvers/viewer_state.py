@@ -14,7 +14,7 @@ from datetime import date, datetime
 import asyncpg
 
 from db.changes import fetch_viewer_with_versions
-from db.fleet import Executor
+from db.types import Executor
 from resolvers.viewer import Viewer, bearer_token, hash_token
 
 
