@@ -73,8 +73,9 @@ plan.connections.forEach((connection, index) => {
 await Promise.race([allReady, new Promise((r) => setTimeout(r, 120000))]);
 ready = true;
 process.stdout.write(`ready ${Date.now() - started} ${initial}/${expected}\n`);
-await new Promise((r) => setTimeout(r, plan.seconds * 1000));
-process.stdout.write(out.join("\n") + (out.length ? "\n" : ""));
+// The window, plus a grace period for the pushes of the last changes.
+await new Promise((r) => setTimeout(r, (plan.seconds + 5) * 1000));
+for (const line of out) process.stdout.write(line + "\n");
 process.stdout.write(`done ${errors}\n`);
 await Promise.all(clients.map((c) => c.dispose()));
 process.exit(0);
