@@ -45,9 +45,13 @@ class Settings:
     data_dir: str = ".data"
     pool_min_size: int = 2
     pool_max_size: int = 10
-    session_ttl_hours: int = 24 * 14
+    # Sessions (NIST 800-63B AAL2): an absolute lifetime and an idle timeout.
+    session_ttl_hours: int = 12
+    session_idle_minutes: int = 30
     argon2_concurrency: int = 2
     argon2_niceness: int = 5
+    # Callers allowed to wait for a hashing thread; more get RATE_LIMITED at once.
+    argon2_max_queue: int = 4
     # GraphQL limits (DESIGN §5).
     max_query_depth: int = 12
     max_aliases: int = 120
@@ -97,6 +101,17 @@ class Settings:
     throttle_window_seconds: int = 900
     throttle_per_address: int = 10
     throttle_per_client: int = 100
+    # createAccount from everyone together, per window.
+    throttle_sign_up_global: int = 500
+    # Wrong codes an account may take per day, all codes together (issue 12 #7).
+    code_max_wrong_per_day: int = 20
+    # Sign-in: consecutive failures of an address before each try waits (2 s,
+    # 4 s, ... at most `sign_in_max_delay_seconds`), and the count that locks
+    # it for `sign_in_lockout_seconds` or until a password reset (NIST: <= 100).
+    sign_in_free_failures: int = 5
+    sign_in_max_delay_seconds: int = 60
+    sign_in_lockout_failures: int = 100
+    sign_in_lockout_seconds: int = 86_400
     # Mail sender: how often it looks for due mail, how long a claimed mail
     # is its alone (a crashed worker's mail goes again after that), and the
     # retry back-off: exponential, capped, for at most so many tries (with
@@ -173,8 +188,12 @@ class Settings:
             session_ttl_hours=reader.integer(
                 "SESSION_TTL_HOURS", cls.session_ttl_hours, 1, 24 * 365
             ),
+            session_idle_minutes=reader.integer(
+                "SESSION_IDLE_MINUTES", cls.session_idle_minutes, 2, 60 * 24 * 365
+            ),
             argon2_concurrency=reader.integer("ARGON2_CONCURRENCY", cls.argon2_concurrency, 1, 64),
             argon2_niceness=reader.integer("ARGON2_NICENESS", cls.argon2_niceness, 0, 19),
+            argon2_max_queue=reader.integer("ARGON2_MAX_QUEUE", cls.argon2_max_queue, 0, 10_000),
             max_query_depth=reader.integer("MAX_QUERY_DEPTH", cls.max_query_depth, 2, 100),
             max_aliases=reader.integer("MAX_ALIASES", cls.max_aliases, 1, 10_000),
             max_tokens=reader.integer("MAX_TOKENS", cls.max_tokens, 100, 1_000_000),
@@ -247,6 +266,24 @@ class Settings:
                 "MAIL_RETRY_MAX_SECONDS", cls.mail_retry_max_seconds, 0.1, 86_400
             ),
             mail_max_attempts=reader.integer("MAIL_MAX_ATTEMPTS", cls.mail_max_attempts, 1, 1000),
+            throttle_sign_up_global=reader.integer(
+                "THROTTLE_SIGN_UP_GLOBAL", cls.throttle_sign_up_global, 1, 10_000_000
+            ),
+            code_max_wrong_per_day=reader.integer(
+                "CODE_MAX_WRONG_PER_DAY", cls.code_max_wrong_per_day, 5, 1_000
+            ),
+            sign_in_free_failures=reader.integer(
+                "SIGN_IN_FREE_FAILURES", cls.sign_in_free_failures, 1, 100
+            ),
+            sign_in_max_delay_seconds=reader.integer(
+                "SIGN_IN_MAX_DELAY_SECONDS", cls.sign_in_max_delay_seconds, 1, 3_600
+            ),
+            sign_in_lockout_failures=reader.integer(
+                "SIGN_IN_LOCKOUT_FAILURES", cls.sign_in_lockout_failures, 10, 100
+            ),
+            sign_in_lockout_seconds=reader.integer(
+                "SIGN_IN_LOCKOUT_SECONDS", cls.sign_in_lockout_seconds, 60, 30 * 86_400
+            ),
         )
 
 

@@ -93,7 +93,11 @@ def create_app(settings: Settings) -> Starlette:
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         resources: dict[str, Any] = {
-            "passwords": PasswordHashing(settings.argon2_concurrency, settings.argon2_niceness),
+            "passwords": PasswordHashing(
+                settings.argon2_concurrency,
+                settings.argon2_niceness,
+                max_waiting=settings.argon2_max_queue,
+            ),
             "persisted_queries": PersistedQueries(
                 pool,
                 mode=settings.persisted_queries,

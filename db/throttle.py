@@ -41,6 +41,17 @@ async def hit_buckets(
     return {row["bucket"]: (row["hits"], max(1, row["wait"])) for row in rows}
 
 
+async def release_buckets(conn: Executor, buckets: Sequence[str]) -> None:
+    """Take back one hit from each bucket (an attempt that did not fail)."""
+    await conn.execute(
+        """
+        update throttle_hits set hits = greatest(hits - 1, 0)
+         where bucket = any($1::text[])
+        """,
+        sorted(set(buckets)),
+    )
+
+
 async def lock_address(conn: Conn, email: str) -> None:
     """Serialize code sends to one address until the transaction ends."""
     await conn.execute(

@@ -58,7 +58,7 @@ from resolvers.i18n import user_error
 from resolvers.one_time_codes import check_code, issue_code
 from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_staff, require_viewer
-from resolvers.sessions import SessionGrant, open_session, password_hashing
+from resolvers.sessions import SessionGrant, hash_password, open_session
 from resolvers.throttle import throttle
 
 VERIFY_EMAIL = "VERIFY_EMAIL"
@@ -220,8 +220,11 @@ async def create_account(context: Context, form: AccountForm) -> None:
         checker.add(problem)
     checker.raise_if_any()
     assert email is not None and first_name is not None and last_name is not None
+    await throttle(
+        context, "createAccount", email.address, context.settings.throttle_sign_up_global
+    )
     # Hashed for known addresses too: the same work, the same time.
-    password_hash = await password_hashing(context).hash(form.password)
+    password_hash = await hash_password(context, form.password)
     # What a code carries and its verification makes the account's.
     registration: dict[str, Any] = {
         "password_hash": password_hash,
@@ -610,7 +613,7 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
     )
     if problem is not None:
         raise problem
-    new_hash = await password_hashing(context).hash(new_password)
+    new_hash = await hash_password(context, new_password)
     error: UserError | None
     async with context.pool.acquire() as conn, conn.transaction():
         user = await lock_user_by_email(conn, email.address)

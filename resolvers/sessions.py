@@ -12,12 +12,12 @@ from db.accounts import fetch_user_for_sign_in, insert_session, revoke_session, 
 from db.types import Conn
 from resolvers.context import Context
 from resolvers.email_policy import PASSWORD_MAX_LENGTH, normalize_email
-from resolvers.errors import ErrorCode
+from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
 from resolvers.permissions import require_viewer
 from resolvers.throttle import throttle
 from resolvers.viewer import hash_token
-from security.passwords import PasswordHashing
+from security.passwords import HashingBusy, PasswordHashing
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,19 @@ def password_hashing(context: Context) -> PasswordHashing:
     return hashing
 
 
+def hashing_busy(context: Context) -> UserError:
+    # Refused at once rather than queued for seconds behind a flood.
+    return user_error(context.language, ErrorCode.RATE_LIMITED, "rate_limited", seconds=1)
+
+
+async def hash_password(context: Context, password: str) -> str:
+    """The argon2 hash of `password`, or RATE_LIMITED when hashing is saturated."""
+    try:
+        return await password_hashing(context).hash(password)
+    except HashingBusy:
+        raise hashing_busy(context) from None
+
+
 async def sign_in(
     context: Context, email: str, password: str
 ) -> tuple[SessionGrant, asyncpg.Record]:
@@ -53,14 +66,18 @@ async def sign_in(
     hashing = password_hashing(context)
     # Longer than any allowed password: cannot match, but costs the same work.
     candidate = password if len(password) <= PASSWORD_MAX_LENGTH else ""
-    matched = await hashing.verify(row["password_hash"] if row is not None else None, candidate)
+    try:
+        matched = await hashing.verify(row["password_hash"] if row is not None else None, candidate)
+    except HashingBusy:
+        raise hashing_busy(context) from None
     if row is None or not matched or len(password) > PASSWORD_MAX_LENGTH:
         raise user_error(context.language, ErrorCode.INVALID_CREDENTIALS, "invalid_credentials")
     if row["step"] == "VERIFY_EMAIL":
         raise user_error(
             context.language, ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified", ["email"]
         )
-    new_hash = await hashing.hash(password) if hashing.needs_rehash(row["password_hash"]) else None
+    rehash = hashing.needs_rehash(row["password_hash"])
+    new_hash = await hash_password(context, password) if rehash else None
     async with context.pool.acquire() as conn, conn.transaction():
         if new_hash is not None:
             await set_password(conn, row["id"], new_hash)

@@ -1,32 +1,54 @@
-"""Throttling of sign-in, code and reset mutations, per address and per client.
+"""Throttling of sign-up, sign-in, code and reset mutations.
 
 The counters live in PostgreSQL (`db.throttle`), so every worker and host
 shares them. A hit is counted in its own statement, outside the mutation's
 transaction: a failed attempt must count even though the mutation's own
-changes roll back.
+changes roll back. Limits are per address, per client address and, for
+sign-up, for everyone together.
 """
 
 from __future__ import annotations
 
-from db.throttle import hit_buckets
+from db.throttle import hit_buckets, release_buckets
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
 from resolvers.i18n import user_error
 
 
-async def throttle(context: Context, action: str, address: str | None) -> None:
-    """Count this attempt; RATE_LIMITED userError when a limit is passed.
-
-    `address` is the normalised email (or the raw input when it is not one),
-    counted alike whether or not an account has it.
-    """
+def buckets(
+    context: Context, action: str, address: str | None, global_limit: int | None = None
+) -> dict[str, int]:
+    """The buckets an attempt at `action` counts in, with their limits."""
     settings = context.settings
     limits = {f"{action}:client:{context.client_ip}": settings.throttle_per_client}
     if address:
         limits[f"{action}:address:{address.strip().lower()[:320]}"] = settings.throttle_per_address
-    counts = await hit_buckets(context.pool, list(limits), settings.throttle_window_seconds)
+    if global_limit is not None:
+        limits[f"{action}:global"] = global_limit
+    return limits
+
+
+async def count_hits(context: Context, limits: dict[str, int]) -> None:
+    """Count one hit in each bucket; RATE_LIMITED userError when a limit is passed."""
+    counts = await hit_buckets(context.pool, list(limits), context.settings.throttle_window_seconds)
     waits = [wait for bucket, (hits, wait) in counts.items() if hits > limits[bucket]]
     if waits:
         raise user_error(
             context.language, ErrorCode.RATE_LIMITED, "rate_limited", seconds=max(waits)
         )
+
+
+async def throttle(
+    context: Context, action: str, address: str | None, global_limit: int | None = None
+) -> None:
+    """Count this attempt; RATE_LIMITED userError when a limit is passed.
+
+    `address` is the normalised email (or the raw input when it is not one),
+    counted alike whether or not an account has it.
+    """
+    await count_hits(context, buckets(context, action, address, global_limit))
+
+
+async def give_back(context: Context, limits: dict[str, int]) -> None:
+    """Un-count a hit that turned out to be a success (only failures count)."""
+    await release_buckets(context.pool, list(limits))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, DisableIntrospection, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -18,6 +18,7 @@ from graphql_jit.document_cache import DocumentCache
 from graphql_jit.strawberry import CachedDocuments, execution_context_class
 from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
+from schema.credential_mutations import OneCredentialMutation
 from schema.document_bounds import DocumentBounds, DocumentBoundsLimits, field_merging_rule
 from schema.extensions import (
     LogClientErrors,
@@ -70,6 +71,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         RefuseControlCharacters,
         lambda: CachedDocuments(documents, validator=validator(settings.suggestions_enabled)),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
+        # An instance too: no request state, and its rule class keys the cache.
+        AddValidationRules([OneCredentialMutation]),
         lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
         ReadRouting,
         # Their results are read in the reverse order: masked, coded, logged.

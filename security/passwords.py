@@ -3,8 +3,11 @@
 argon2 is deliberately slow and memory hungry. Each hash runs on one thread
 of a pool of its own (argon2-cffi releases the GIL) with `concurrency`
 threads, so a flood of sign-ins queues here instead of starving every other
-request of CPU and memory. On Linux those threads run at a lower scheduling
-priority: the event loop, which serves every other request, goes first.
+request of CPU and memory. The queue is bounded: past `max_waiting` callers
+waiting their turn, a new one is refused at once (`HashingBusy`) rather than
+left to wait seconds behind the others. On Linux the hashing threads run at a
+lower scheduling priority: the event loop, which serves every other request,
+goes first.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ _HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
 T = TypeVar("T")
 
 
+class HashingBusy(Exception):
+    """Too many callers already wait for a hashing thread: try again shortly."""
+
+
 def _lower_thread_priority(niceness: int) -> None:
     # Linux schedules threads on their own: this lowers only the hashing thread.
     if sys.platform == "linux" and niceness:
@@ -37,12 +44,19 @@ def _lower_thread_priority(niceness: int) -> None:
 
 class PasswordHashing:
     def __init__(
-        self, concurrency: int, niceness: int = 5, hasher: PasswordHasher = _HASHER
+        self,
+        concurrency: int,
+        niceness: int = 5,
+        hasher: PasswordHasher = _HASHER,
+        max_waiting: int = 4,
     ) -> None:
         """`niceness` (0-19) trades sign-in throughput under load for the
         latency of everything else: at 5 a hashing thread weighs a third of
-        a serving one in the kernel's share of a busy CPU."""
+        a serving one in the kernel's share of a busy CPU. `max_waiting`
+        callers at most wait for a thread (about max_waiting / concurrency
+        hash times); more are refused."""
         self._hasher = hasher
+        self._max_waiting = max_waiting
         self._semaphore = asyncio.Semaphore(concurrency)
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency,
@@ -82,6 +96,8 @@ class PasswordHashing:
             return False
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        if self._semaphore.locked() and self.waiting >= self._max_waiting:
+            raise HashingBusy
         self.waiting += 1
         try:
             await self._semaphore.acquire()
