@@ -101,3 +101,50 @@ async def record_code_send(conn: Conn, email: str) -> None:
         """,
         email,
     )
+
+
+async def sign_in_wait(
+    conn: Executor,
+    email: str,
+    *,
+    free: int,
+    max_delay: int,
+    lockout_at: int,
+    lockout_seconds: int,
+) -> tuple[int, bool]:
+    """Seconds before `email` may try to sign in again (0: now), and whether
+    it is locked out. The delay grows with its consecutive failures
+    (`sign_in_delay`, migration 0012)."""
+    row = await conn.fetchrow(
+        """
+        select greatest(0, ceil(extract(epoch from
+                   last_failed_at + sign_in_delay(failures, $2, $3, $4, $5) - now())))::integer
+                   as wait,
+               failures >= $4 as locked
+          from sign_in_failures where email = $1
+        """,
+        email,
+        free,
+        max_delay,
+        lockout_at,
+        lockout_seconds,
+    )
+    if row is None or not row["wait"]:
+        return 0, False
+    return int(row["wait"]), bool(row["locked"])
+
+
+async def record_sign_in_failure(conn: Executor, email: str) -> None:
+    await conn.execute(
+        """
+        insert into sign_in_failures as f (email, failures, last_failed_at)
+        values ($1, 1, now())
+        on conflict (email) do update set failures = f.failures + 1, last_failed_at = now()
+        """,
+        email,
+    )
+
+
+async def forget_sign_in_failures(conn: Executor, email: str) -> None:
+    """A success (or a password reset): the consecutive count starts again."""
+    await conn.execute("delete from sign_in_failures where email = $1", email)

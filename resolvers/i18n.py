@@ -39,6 +39,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "code_expired": "This code has expired: ask for a new one.",
         "code_spent": "Too many wrong tries: this code no longer works, ask for a new one.",
         "rate_limited": "Too many attempts: try again in {seconds} seconds.",
+        "sign_in_locked": (
+            "Too many failed sign-ins: try again in {seconds} seconds, or reset your password."
+        ),
         "invalid_credentials": "The email address or the password is not correct.",
         "email_not_verified": (
             "Verify your email address first: enter the code we sent, or ask for a new one."
@@ -79,6 +82,10 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Trop d'essais erronés : ce code ne fonctionne plus, demandez-en un nouveau."
         ),
         "rate_limited": "Trop de tentatives : réessayez dans {seconds} secondes.",
+        "sign_in_locked": (
+            "Trop de connexions échouées : réessayez dans {seconds} secondes, ou "
+            "réinitialisez votre mot de passe."
+        ),
         "invalid_credentials": "L'adresse e-mail ou le mot de passe n'est pas correct.",
         "email_not_verified": (
             "Vérifiez d'abord votre adresse e-mail : saisissez le code envoyé, ou "

@@ -42,7 +42,12 @@ from db.accounts import (
     update_user_step,
     verify_with_registration,
 )
-from db.throttle import code_send_wait_seconds, lock_address, record_code_send
+from db.throttle import (
+    code_send_wait_seconds,
+    forget_sign_in_failures,
+    lock_address,
+    record_code_send,
+)
 from db.types import Conn
 from mail.outbox import enqueue_mail
 from resolvers.context import SUPPORTED_LANGUAGES, Context
@@ -632,6 +637,7 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
                 await mark_email_verified(conn, user["id"])
             await spend_user_codes(conn, user["id"])
             await revoke_user_sessions(conn, user["id"])
+            await forget_sign_in_failures(conn, user["email"])
     if error is not None:
         raise error
 

@@ -10,12 +10,13 @@ import asyncpg
 
 from db.accounts import fetch_user_for_sign_in, insert_session, revoke_session, set_password
 from db.types import Conn
+from db.throttle import forget_sign_in_failures, record_sign_in_failure, sign_in_wait
 from resolvers.context import Context
 from resolvers.email_policy import PASSWORD_MAX_LENGTH, normalize_email
 from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
 from resolvers.permissions import require_viewer
-from resolvers.throttle import throttle
+from resolvers.throttle import buckets, count_hits, give_back
 from resolvers.viewer import hash_token
 from security.passwords import HashingBusy, PasswordHashing
 
@@ -57,11 +58,32 @@ async def sign_in(
 ) -> tuple[SessionGrant, asyncpg.Record]:
     """A new session for the right email and password; only INVALID_CREDENTIALS otherwise.
 
-    Unknown addresses cost one argon2 verification too (a dummy hash), so the
-    answer and its timing say nothing about which addresses have accounts.
+    Only failures count toward the limits: the client's hit is counted when
+    the attempt starts (so concurrent tries see each other) and given back
+    when it succeeds; the address's consecutive failures are counted when
+    the password is wrong. After a few, each try waits longer; after many,
+    the address is locked out (NIST 800-63B §5.2.2). Concurrent tries past
+    the delay are bounded by the argon2 queue. Unknown addresses are counted alike and
+    cost one argon2 verification too (a dummy hash), so neither the answer
+    nor its timing says which addresses have accounts.
     """
+    settings = context.settings
     normalized = normalize_email(email)
-    await throttle(context, "signIn", normalized.address if normalized else email)
+    address = normalized.address if normalized else email.strip().lower()[:320]
+    client_limit = buckets(context, "signIn", None)
+    await count_hits(context, client_limit)
+    wait, locked = await sign_in_wait(
+        context.pool,
+        address,
+        free=settings.sign_in_free_failures,
+        max_delay=settings.sign_in_max_delay_seconds,
+        lockout_at=settings.sign_in_lockout_failures,
+        lockout_seconds=settings.sign_in_lockout_seconds,
+    )
+    if wait:
+        await give_back(context, client_limit)
+        key = "sign_in_locked" if locked else "rate_limited"
+        raise user_error(context.language, ErrorCode.RATE_LIMITED, key, seconds=wait)
     row = await fetch_user_for_sign_in(context.pool, normalized.address) if normalized else None
     hashing = password_hashing(context)
     # Longer than any allowed password: cannot match, but costs the same work.
@@ -69,9 +91,13 @@ async def sign_in(
     try:
         matched = await hashing.verify(row["password_hash"] if row is not None else None, candidate)
     except HashingBusy:
+        await give_back(context, client_limit)
         raise hashing_busy(context) from None
     if row is None or not matched or len(password) > PASSWORD_MAX_LENGTH:
+        await record_sign_in_failure(context.pool, address)
         raise user_error(context.language, ErrorCode.INVALID_CREDENTIALS, "invalid_credentials")
+    await forget_sign_in_failures(context.pool, address)
+    await give_back(context, client_limit)
     if row["step"] == "VERIFY_EMAIL":
         raise user_error(
             context.language, ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified", ["email"]

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from config import Settings
-from tests.conftest import GraphQLClient, running_app
+from tests.conftest import GraphQLClient
 from tests.test_registration_support import (
     CREATE_ACCOUNT,
     ERRORS,
-    PASSWORD,
     REQUEST_RESET,
     RESEND,
     SIGN_IN,
@@ -313,49 +310,6 @@ async def test_messages_follow_accept_language_and_mails_the_preferred_language(
 
 
 # --------------------------------------------------------------- throttling
-
-
-async def test_sign_in_is_throttled_per_address_even_with_the_right_password(
-    client: GraphQLClient, db: asyncpg.Connection, settings: Settings
-) -> None:
-    await signed_up(client, db, "target@throttle.example")
-    await db.execute("delete from throttle_hits")
-    # A client with tight limits against the same database.
-    tight = replace(settings, throttle_per_address=3, throttle_per_client=5)
-    async with running_app(tight) as (app, state):
-        transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            limited = GraphQLClient(http=http, state=state)
-            attempts = [
-                await limited.execute(
-                    SIGN_IN, {"email": "target@throttle.example", "password": "bad-password-77"}
-                )
-                for _ in range(3)
-            ]
-            assert all(error_codes(a, "signIn") == ["INVALID_CREDENTIALS"] for a in attempts)
-            blocked = await limited.execute(
-                SIGN_IN, {"email": "target@throttle.example", "password": PASSWORD}
-            )
-            assert error_codes(blocked, "signIn") == ["RATE_LIMITED"]
-            assert payload(blocked, "signIn")["session"] is None
-            # Per client: other addresses from the same client address are limited too.
-            other = await limited.execute(
-                SIGN_IN, {"email": "other@throttle.example", "password": "bad-password-77"}
-            )
-            assert error_codes(other, "signIn") == ["INVALID_CREDENTIALS"]
-            flooded = await limited.execute(
-                SIGN_IN, {"email": "third@throttle.example", "password": "bad-password-77"}
-            )
-            assert error_codes(flooded, "signIn") == ["RATE_LIMITED"]
-    # Another client address is not limited by this one's flood.
-    allowed = await client.execute(
-        SIGN_IN, {"email": "fourth@throttle.example", "password": "bad-password-77"}
-    )
-    assert error_codes(allowed, "signIn") == ["INVALID_CREDENTIALS"]
-    hits = await db.fetchval(
-        "select hits from throttle_hits where bucket = 'signIn:address:target@throttle.example'"
-    )
-    assert hits == 4
 
 
 async def test_verifying_an_already_verified_address_answers_like_a_wrong_code(

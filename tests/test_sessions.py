@@ -38,6 +38,7 @@ def settings(database_url: str) -> Settings:
         pool_max_size=5,
         throttle_per_address=1000,
         throttle_per_client=1000,
+        argon2_max_queue=16,
     )
 
 

@@ -18,7 +18,6 @@ from tests.conftest import GraphQLClient, running_app
 from tests.test_registration_support import (
     REQUEST_RESET,
     RESEND,
-    SIGN_IN,
     VERIFY_EMAIL,
     error_codes,
     payload,
@@ -62,7 +61,6 @@ async def test_a_window_that_ended_starts_again_at_one(
         (VERIFY_EMAIL, "verifyEmail", {"email": "t@throttle.example", "code": "000000"}),
         (RESEND, "resendVerificationCode", {"email": "t@throttle.example"}),
         (REQUEST_RESET, "requestPasswordReset", {"email": "t@throttle.example"}),
-        (SIGN_IN, "signIn", {"email": "t@throttle.example", "password": "wrong-password-1"}),
     ],
 )
 async def test_each_guarded_mutation_is_limited_per_address_across_workers(
