@@ -39,6 +39,20 @@ async def fetch_user_for_sign_in(conn: Executor, email: str) -> asyncpg.Record |
     )
 
 
+async def fetch_password_context(conn: Executor, email: str) -> list[str | None]:
+    """What an attacker may know of the account at `email`: its names, company
+    and organization (nothing for an unknown address)."""
+    row = await conn.fetchrow(
+        """
+        select u.first_name, u.last_name, u.company_name, o.name as organization
+          from users u left join organizations o on o.id = u.organization_id
+         where u.email = $1
+        """,
+        email,
+    )
+    return list(row.values()) if row is not None else []
+
+
 async def lock_user_by_email(conn: Conn, email: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"select {USER_COLUMNS} from users u where u.email = $1 for update", email
@@ -280,6 +294,33 @@ async def count_wrong_attempt(conn: Conn, code_ids: Sequence[int]) -> list[int]:
         list(code_ids),
     )
     return [int(row["attempts"]) for row in rows]
+
+
+async def wrong_codes_today(conn: Conn, user_id: int) -> int:
+    """Wrong codes the user took in their current day (call with the user locked)."""
+    count: int = await conn.fetchval(
+        """
+        select case when wrong_codes_since > now() - interval '1 day' then wrong_codes else 0 end
+          from users where id = $1
+        """,
+        user_id,
+    )
+    return count
+
+
+async def count_wrong_code(conn: Conn, user_id: int) -> None:
+    """One more wrong code today; a day after the first one, the count starts again."""
+    await conn.execute(
+        """
+        update users
+           set wrong_codes = case when wrong_codes_since > now() - interval '1 day'
+                                  then wrong_codes + 1 else 1 end,
+               wrong_codes_since = case when wrong_codes_since > now() - interval '1 day'
+                                        then wrong_codes_since else now() end
+         where id = $1
+        """,
+        user_id,
+    )
 
 
 async def consume_code(conn: Conn, code_id: int) -> None:

