@@ -344,18 +344,23 @@ async def spend_user_codes(conn: Conn, user_id: int) -> None:
 # ---------------------------------------------------------------- sessions
 
 
-async def insert_session(conn: Conn, token_hash: bytes, user_id: int, ttl_hours: int) -> datetime:
-    expires_at: datetime = await conn.fetchval(
+async def insert_session(
+    conn: Conn, token_hash: bytes, user_id: int, ttl_hours: int, idle_minutes: int
+) -> datetime:
+    """A new session; answers its absolute expiry (the idle one slides with use)."""
+    absolute_expires_at: datetime = await conn.fetchval(
         """
-        insert into sessions (token_hash, user_id, expires_at)
-        values ($1, $2, now() + make_interval(hours => $3))
-        returning expires_at
+        insert into sessions (token_hash, user_id, absolute_expires_at, expires_at)
+        values ($1, $2, now() + make_interval(hours => $3),
+                least(now() + make_interval(hours => $3), now() + make_interval(mins => $4)))
+        returning absolute_expires_at
         """,
         token_hash,
         user_id,
         ttl_hours,
+        idle_minutes,
     )
-    return expires_at
+    return absolute_expires_at
 
 
 async def revoke_session(conn: Executor, token_hash: bytes) -> None:

@@ -30,3 +30,22 @@ async def record_write_position(conn: asyncpg.Pool | asyncpg.Connection, user_id
     await conn.execute(
         "update users set last_write_lsn = pg_current_wal_insert_lsn() where id = $1", user_id
     )
+
+
+async def extend_idle_expiry(
+    conn: asyncpg.Pool | asyncpg.Connection, token_hash: bytes, idle_minutes: int
+) -> None:
+    """The session was used: its idle expiry moves to now + idle, never past its
+    absolute expiry, and only when that gains more than a minute (so a busy
+    session costs one write a minute, not one a request)."""
+    await conn.execute(
+        """
+        update sessions
+           set expires_at = least(absolute_expires_at, now() + make_interval(mins => $2))
+         where token_hash = $1 and revoked_at is null
+           and expires_at < least(absolute_expires_at, now() + make_interval(mins => $2))
+                            - interval '1 minute'
+        """,
+        token_hash,
+        idle_minutes,
+    )

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from config import Settings
 from db.pool import StatementStats
 from resolvers.loaders import LoaderRegistry
-from resolvers.viewer import Viewer, load_viewer
+from resolvers.viewer import Viewer, keep_session_alive, load_viewer
 from resolvers.viewer_state import ViewerState
 from telemetry import current_request_id
 
@@ -92,6 +92,8 @@ async def build_context(
         viewer = viewer_state.viewer if viewer_state is not None else None
     else:
         viewer = await load_viewer(pool, request.headers.get("authorization"))
+        if viewer is not None:
+            await keep_session_alive(pool, viewer, settings.session_idle_minutes)
     language = (
         viewer.preferred_language
         if viewer is not None

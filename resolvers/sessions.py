@@ -8,9 +8,15 @@ from datetime import datetime
 
 import asyncpg
 
-from db.accounts import fetch_user_for_sign_in, insert_session, revoke_session, set_password
-from db.types import Conn
+from db.accounts import (
+    fetch_user_for_sign_in,
+    insert_session,
+    revoke_session,
+    revoke_user_sessions,
+    set_password,
+)
 from db.throttle import forget_sign_in_failures, record_sign_in_failure, sign_in_wait
+from db.types import Conn
 from resolvers.context import Context
 from resolvers.email_policy import PASSWORD_MAX_LENGTH, normalize_email
 from resolvers.errors import ErrorCode, UserError
@@ -29,8 +35,9 @@ class SessionGrant:
 
 async def open_session(conn: Conn, context: Context, user_id: int) -> SessionGrant:
     token = secrets.token_urlsafe(32)
+    settings = context.settings
     expires_at = await insert_session(
-        conn, hash_token(token), user_id, context.settings.session_ttl_hours
+        conn, hash_token(token), user_id, settings.session_ttl_hours, settings.session_idle_minutes
     )
     return SessionGrant(token=token, expires_at=expires_at)
 
@@ -114,3 +121,10 @@ async def sign_in(
 async def sign_out(context: Context) -> None:
     viewer = require_viewer(context)
     await revoke_session(context.pool, viewer.token_hash)
+
+
+async def sign_out_everywhere(context: Context) -> None:
+    """Revoke every session of the viewer, this one included."""
+    viewer = require_viewer(context)
+    async with context.pool.acquire() as conn, conn.transaction():
+        await revoke_user_sessions(conn, viewer.user_id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from db.sessions import fetch_viewer_by_token_hash
+from db.sessions import extend_idle_expiry, fetch_viewer_by_token_hash
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Viewer:
     token_hash: bytes
     # WAL position of the viewer's latest mutation (0: none recorded).
     last_write_lsn: int = 0
+    # When the session ends unless used again (idle timeout, absolute at most).
+    session_expires_at: datetime | None = None
 
     @property
     def access_level(self) -> str:
@@ -72,4 +75,16 @@ async def load_viewer(pool: asyncpg.Pool, authorization: str | None) -> Viewer |
         preferred_language=row["preferred_language"],
         token_hash=token_hash,
         last_write_lsn=row["last_write_lsn"] or 0,
+        session_expires_at=row["expires_at"],
     )
+
+
+async def keep_session_alive(pool: asyncpg.Pool, viewer: Viewer, idle_minutes: int) -> None:
+    """Slide the session's idle expiry when it is more than a minute behind:
+    one write a minute for a session in use, none for the requests between."""
+    expires_at = viewer.session_expires_at
+    if expires_at is None:
+        return
+    behind = datetime.now(UTC) + timedelta(minutes=idle_minutes) - expires_at
+    if behind > timedelta(minutes=1):
+        await extend_idle_expiry(pool, viewer.token_hash, idle_minutes)

@@ -44,6 +44,7 @@ def viewer_from_record(record: asyncpg.Record, token_hash: bytes) -> Viewer:
         preferred_language=record["preferred_language"],
         token_hash=token_hash,
         last_write_lsn=record["last_write_lsn"] or 0,
+        session_expires_at=record["expires_at"],
     )
 
 

@@ -112,6 +112,7 @@ FIELD_COSTS: dict[str, Cost] = {
     "VerifyEmailPayload.userErrors": Cost(0, 10),
     "SignInPayload.userErrors": Cost(0, 10),
     "SignOutPayload.userErrors": Cost(0, 10),
+    "SignOutEverywherePayload.userErrors": Cost(0, 10),
     "RegistrationPayload.userErrors": Cost(0, 10),
     "RequestPasswordResetPayload.userErrors": Cost(0, 10),
     "ResetPasswordPayload.userErrors": Cost(0, 10),

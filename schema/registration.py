@@ -102,6 +102,11 @@ class SignOutPayload(MutationPayload):
 
 
 @strawberry.type
+class SignOutEverywherePayload(MutationPayload):
+    """Every session of the user is revoked, this one included."""
+
+
+@strawberry.type
 class RegistrationPayload(MutationPayload):
     viewer: User | None = None
 
@@ -234,6 +239,15 @@ class AccountsMutation:
     async def sign_out(self, info: Info) -> SignOutPayload:
         await sessions.sign_out(info.context)
         return SignOutPayload()
+
+    @mutation(
+        description="Revoke every session of the signed-in user, on every device, this one "
+        "included.",
+        permission_classes=[IsAuthenticated],
+    )
+    async def sign_out_everywhere(self, info: Info) -> SignOutEverywherePayload:
+        await sessions.sign_out_everywhere(info.context)
+        return SignOutEverywherePayload()
 
     @mutation(description="Email a reset code. Answers alike for unknown addresses.")
     async def request_password_reset(self, info: Info, email: str) -> RequestPasswordResetPayload:

@@ -36,6 +36,7 @@ from db.availability import database_unavailable
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
 from resolvers.live import LiveSummaries
+from resolvers.viewer import keep_session_alive
 from resolvers.viewer_state import load_viewer_state
 from web.answer_cache import LOOKUPS, AnswerCache, Probe, if_none_match
 from web.graphiql import graphiql_page
@@ -346,6 +347,11 @@ class GraphQLApp(GraphQL[Context, None]):
         """The viewer with their tenant's versions (one statement), and the cached
         answer under that key if any; the context reuses the viewer."""
         state = await load_viewer_state(request.state.pool, request.headers.get("authorization"))
+        if state is not None:
+            # Where the session is looked up: a cached answer keeps it alive too.
+            await keep_session_alive(
+                request.state.pool, state.viewer, request.state.settings.session_idle_minutes
+            )
         probe = answers.probe(state, query, params.operation_name, params.variables)
         request.state.answer_probe = probe
         return probe
