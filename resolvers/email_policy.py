@@ -58,6 +58,10 @@ def normalize_email(raw: str) -> EmailAddress | None:
         return None
     domain = result.ascii_domain.lower()
     local = result.local_part
+    # `%` and `!` route mail through other hosts on some servers (source
+    # routing): `x%evil.example@acme.example` may reach evil.example.
+    if "%" in local or "!" in local:
+        return None
     address = f"{local}@{domain}"
     if len(address) > MAX_EMAIL_LENGTH:
         return None

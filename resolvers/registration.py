@@ -51,6 +51,7 @@ from db.throttle import (
 )
 from db.types import Conn
 from mail.outbox import enqueue_mail
+from resolvers.account_loaders import LatestOnboardingRequestByUserId, may_see_onboarding_request
 from resolvers.context import SUPPORTED_LANGUAGES, Context
 from resolvers.email_policy import (
     EmailAddress,
@@ -73,6 +74,7 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{3,38}[0-9]$")
 WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 MAX_EMPLOYEES = 10_000_000
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 # ------------------------------------------------------------------ inputs
@@ -138,7 +140,10 @@ class Checker:
         if len(cleaned) > max_length:
             self.error(ErrorCode.TOO_LONG, "too_long", field, max=max_length)
             return None
-        if any(unicodedata.category(c) == "Cc" for c in cleaned):
+        # Controls, and format and separator characters (bidi overrides,
+        # zero-width characters, line and paragraph separators) that make a
+        # name display as something else than what it is.
+        if any(unicodedata.category(c) in REFUSED_CATEGORIES for c in cleaned):
             self.error(ErrorCode.INVALID, "invalid", field)
             return None
         return cleaned
@@ -585,6 +590,18 @@ async def approve(
             note=f"Joined {request['legal_name']}, approved for {request['domain']}.",
         )
     return organization_id
+
+
+async def latest_onboarding_request(context: Context, user_id: int) -> asyncpg.Record | None:
+    """A user's latest onboarding request, for themselves and the platform staff
+    only (an organization's administrator does not read members' requests or
+    the staff's notes on them)."""
+    row: asyncpg.Record | None = await context.loaders.get(LatestOnboardingRequestByUserId).load(
+        user_id
+    )
+    if row is None or not may_see_onboarding_request(context.viewer, row):
+        return None
+    return row
 
 
 # ------------------------------------------------------------ password reset

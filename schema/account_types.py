@@ -11,13 +11,12 @@ import strawberry
 
 from resolvers.account_loaders import (
     DomainsByOrganizationId,
-    LatestOnboardingRequestByUserId,
     OrganizationById,
     UserById,
 )
 from resolvers.context import Context
 from resolvers.ids import encode_id
-from resolvers.registration import organization_choices
+from resolvers.registration import latest_onboarding_request, organization_choices
 from schema.common import Connection, Node
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ class Registration:
     async def onboarding_request(self, info: Info) -> OnboardingRequest | None:
         if self.user_pk is None:
             return None
-        row = await info.context.loaders.get(LatestOnboardingRequestByUserId).load(self.user_pk)
+        row = await latest_onboarding_request(info.context, self.user_pk)
         return OnboardingRequest.from_row(row) if row is not None else None
 
     @strawberry.field(description="The partner program references, at PARTNER_REFERRAL.")
