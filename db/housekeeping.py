@@ -1,5 +1,5 @@
 """Deleting what no rule reads any more: old throttle windows, code sends,
-sessions and one-time codes."""
+sessions, one-time codes and sign-in failures."""
 
 from __future__ import annotations
 
@@ -22,13 +22,18 @@ async def delete_stale_rows(conn: asyncpg.Pool | asyncpg.Connection, window_seco
             delete from one_time_codes
              where expires_at < now() - interval '1 day'
             returning 1
+        ), failures as (
+            -- Past the longest lockout (SIGN_IN_LOCKOUT_SECONDS at most 30 days).
+            delete from sign_in_failures where last_failed_at < now() - interval '30 days'
+            returning 1
         ), old_sessions as (
             delete from sessions
              where coalesce(revoked_at, expires_at) < now() - interval '1 day'
             returning 1
         )
         select (select count(*) from throttles) + (select count(*) from sends)
-             + (select count(*) from codes) + (select count(*) from old_sessions) as deleted
+             + (select count(*) from codes) + (select count(*) from old_sessions)
+             + (select count(*) from failures) as deleted
         """,
         window_seconds,
     )

@@ -26,9 +26,13 @@ async def test_stale_throttle_windows_code_sends_codes_and_sessions_are_deleted(
             select id, 'VERIFY_EMAIL', 'h'::bytea, now() - interval '2 days' from users;
         insert into one_time_codes (user_id, purpose, code_hash, expires_at)
             select id, 'VERIFY_EMAIL', 'h'::bytea, now() + interval '5 minutes' from users;
+        insert into sign_in_failures (email, failures, last_failed_at) values
+            ('old@acme.example', 3, now() - interval '31 days'),
+            ('live@acme.example', 99, now() - interval '1 day');
         """
     )
-    assert await delete_stale_rows(db, window_seconds=900) == 4
+    assert await delete_stale_rows(db, window_seconds=900) == 5
+    assert await db.fetchval("select email::text from sign_in_failures") == "live@acme.example"
     assert [r["bucket"] for r in await db.fetch("select bucket from throttle_hits")] == ["live"]
     assert await db.fetchval("select count(*) from code_sends") == 1
     assert await db.fetchval("select count(*) from sessions") == 1
