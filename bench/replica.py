@@ -30,12 +30,16 @@ PRIMARY_DIR = ROOT / ".data" / "bench-postgres"
 
 
 def postgres_cpu_seconds(data_dir: Path) -> float:
-    """CPU time of a PostgreSQL server's processes (postmaster and children)."""
+    """CPU time of a PostgreSQL server: the postmaster, its live backends, and
+    the backends that have exited (reaped by the postmaster: its children's
+    times), so a connection closed between two samples still counts."""
     pid = int((data_dir / "postmaster.pid").read_text().split()[0])
     total = 0.0
     with contextlib.suppress(psutil.NoSuchProcess):
         parent = psutil.Process(pid)
-        for proc in (parent, *parent.children(recursive=True)):
+        own = parent.cpu_times()
+        total += own.user + own.system + own.children_user + own.children_system
+        for proc in parent.children():
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 times = proc.cpu_times()
                 total += times.user + times.system
@@ -57,9 +61,9 @@ def bench_replica(primary_url: str) -> Iterator[str]:
     if binaries.system_user is not None:
         shutil.chown(REPLICA_DIR, binaries.system_user, binaries.system_user)
     parts = urlsplit(primary_url)
+    # The whole URL: the embedded server is reached by its socket (?host=...).
     binaries.run(
-        "pg_basebackup", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
-        "-U", parts.username or "postgres", "-D", str(REPLICA_DIR), "-R", "-X", "stream",
+        "pg_basebackup", "-d", primary_url, "-D", str(REPLICA_DIR), "-R", "-X", "stream",
         "--checkpoint=fast", "--no-sync", timeout=900,
     )  # fmt: skip
     replica = Cluster(binaries, REPLICA_DIR, free_port())
@@ -81,28 +85,34 @@ def bench_replica(primary_url: str) -> Iterator[str]:
         shutil.rmtree(REPLICA_DIR, ignore_errors=True)
 
 
+# Every read reaches the database in both modes (the per-worker answer cache
+# would otherwise serve repeated reads from memory, on the primary's session
+# lookup alone): what a replica takes away is what a cache miss costs.
+READ_ENV = {"ANSWER_CACHE_BYTES": "0"}
+
+ReadRunner = Callable[[dict[str, str], Callable[[], float | None]], dict[str, dict[str, Any]]]
+
+
 def measure(
-    primary_url: str,
-    run_reads: Callable[[dict[str, str]], dict[str, dict[str, Any]]],
-    progress: Callable[[str], None],
+    primary_url: str, run_reads: ReadRunner, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     """The same reads with and without the replica; the primary's CPU per request of each.
 
-    `run_reads(extra_env)` starts the server with `extra_env` and runs the
-    scenarios, answering {scenario: result with `requests`}.
+    `run_reads(extra_env, primary_cpu)` starts the server with `extra_env` and
+    runs the scenarios, answering {scenario: result} with `requests` and the
+    `primary_cpu_s` it read from `primary_cpu()` around each scenario.
     """
     if os.environ.get("BENCH_DATABASE_URL"):
         progress("    primary CPU is measured only on the embedded bench server")
     out: dict[str, Any] = {}
     with bench_replica(primary_url) as replica_url:
-        for mode, env in (("primary", {}), ("replica", {"DATABASE_REPLICA_URLS": replica_url})):
-            progress(f"  reads on the {mode}")
-            before = _primary_cpu()
-            results = run_reads(env)
-            after = _primary_cpu()
-            used = after - before if after is not None and before is not None else None
-            served = sum(int(r.get("requests", 0)) for r in results.values())
-            for name, result in results.items():
+        for mode, env in (
+            ("primary", dict(READ_ENV)),
+            ("replica", {**READ_ENV, "DATABASE_REPLICA_URLS": replica_url}),
+        ):
+            progress(f"  reads on the {mode} (answer cache off)")
+            for name, result in run_reads(env, _primary_cpu).items():
+                used, served = result.get("primary_cpu_s"), int(result.get("requests") or 0)
                 result["primary_cpu_ms_per_request"] = (
                     round(used * 1000 / served, 2) if used is not None and served else None
                 )
