@@ -169,8 +169,8 @@ class ProductCriteria:
     listed_in_group: int | None = None
 
 
-# $4..$12: the criteria, in ProductCriteria order. A group's rule: listed
-# products, plus (families or any) x (sites or any) when either is given.
+# $4..$12: the criteria, in ProductCriteria order. A group's rule is the SQL
+# functions fleet_viewer_groups and fleet_group_rule_matches (migration 0070).
 _PRODUCT_FILTER = f"""
     p.organization_id = $1 and {VISIBLE_SITE.format(site="p.site_id")}
     and ($4::bigint[] is null or p.family_id = any($4::bigint[]))
@@ -184,22 +184,14 @@ _PRODUCT_FILTER = f"""
             + $9::integer)
     and ($10::text is null or (p.service_tag || ' ' || p.name || ' ' || p.model) ilike $10::text)
     and (cardinality($11::bigint[]) = 0 or (
-        (select count(*) from custom_groups g
-          where g.id = any($11::bigint[]) and g.owner_id = $2 and g.organization_id = $1)
+        (select count(*) from fleet_viewer_groups($1, $2, $11::bigint[]))
             = cardinality($11::bigint[])
         and not exists (
-            select 1 from custom_groups g
-              left join lateral (select array_agg(cf.family_id) as ids
-                                   from custom_group_families cf where cf.group_id = g.id) f on true
-              left join lateral (select array_agg(cs.site_id) as ids
-                                   from custom_group_sites cs where cs.group_id = g.id) s on true
-             where g.id = any($11::bigint[])
-               and not (
+            select 1 from fleet_viewer_groups($1, $2, $11::bigint[]) g
+             where not (
                    exists (select 1 from custom_group_products gp
-                            where gp.group_id = g.id and gp.product_id = p.id)
-                   or ((f.ids is not null or s.ids is not null)
-                       and (f.ids is null or p.family_id = any(f.ids))
-                       and (s.ids is null or p.site_id = any(s.ids))))))
+                            where gp.group_id = g.group_id and gp.product_id = p.id)
+                   or fleet_group_rule_matches(g.fams, g.sites, p.family_id, p.site_id))))
     )
     and ($12::bigint is null or exists (
         select 1 from custom_group_products gp
@@ -232,13 +224,7 @@ def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
 # groups of the criteria are checked row by row by _PRODUCT_FILTER ($11).
 _GROUP_PRODUCTS = """
 with grp as materialized (
-    select g.id, f.ids as fams, s.ids as sites
-      from custom_groups g
-      left join lateral (select array_agg(cf.family_id) as ids
-                           from custom_group_families cf where cf.group_id = g.id) f on true
-      left join lateral (select array_agg(cs.site_id) as ids
-                           from custom_group_sites cs where cs.group_id = g.id) s on true
-     where g.id = any($14::bigint[]) and g.owner_id = $2 and g.organization_id = $1
+    select g.group_id as id, g.fams, g.sites from fleet_viewer_groups($1, $2, $14::bigint[]) g
 ),
 group_products as (
     select grp.id as group_id, p.* from grp
@@ -246,9 +232,7 @@ group_products as (
       join products p on p.id = gp.product_id
      where p.organization_id = $1 and ($13::bigint is null or p.id > $13::bigint)
        -- listed products that the rule matches come from the rule's branch
-       and not ((grp.fams is not null or grp.sites is not null)
-                and (grp.fams is null or p.family_id = any(grp.fams))
-                and (grp.sites is null or p.site_id = any(grp.sites)))
+       and not fleet_group_rule_matches(grp.fams, grp.sites, p.family_id, p.site_id)
     union all
     select grp.id as group_id, p.* from grp cross join lateral (
         select * from products p
@@ -278,8 +262,7 @@ group_products as (
 # Only the listed products of groups ($14, the viewer's own).
 _LISTED_PRODUCTS = """
 with grp as materialized (
-    select g.id from custom_groups g
-     where g.id = any($14::bigint[]) and g.owner_id = $2 and g.organization_id = $1
+    select g.group_id as id from fleet_viewer_groups($1, $2, $14::bigint[]) g
 ),
 group_products as (
     select grp.id as group_id, p.* from grp
