@@ -37,7 +37,7 @@ skips both, to measure or check the computation itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -47,29 +47,6 @@ from db.types import Conn, Executor
 
 FLEET_VIEW = 0  # the key of the whole visible fleet inside the statement
 MAX_TOP_SITES = 100
-
-COUNTERS = (
-    "products",
-    "health_good",
-    "health_warning",
-    "health_critical",
-    "health_unknown",
-    "connected",
-    "disconnected",
-    "not_configured",
-    "code_current",
-    "code_update_available",
-    "code_unknown",
-    "contract_expired",
-    "contract_within_30",
-    "contract_within_90",
-    "contract_active",
-    "sr_open",
-    "sr_critical",
-    "sr_high",
-    "sr_medium",
-    "sr_low",
-)
 
 
 class FamilyCount(NamedTuple):
@@ -87,7 +64,9 @@ class SiteCount(NamedTuple):
 
 
 @dataclass(frozen=True)
-class SummaryRow:
+class SummaryCounts:
+    """The summary's counters, in the order of the SQL columns (migrations 0024, 0025)."""
+
     products: int
     health_good: int
     health_warning: int
@@ -109,6 +88,14 @@ class SummaryRow:
     sr_high: int
     sr_medium: int
     sr_low: int
+
+
+# Every counter's name, from the one declaration above.
+COUNTERS = tuple(field.name for field in fields(SummaryCounts))
+
+
+@dataclass(frozen=True)
+class SummaryRow(SummaryCounts):
     site_count: int
     # Largest first (the family's name comes along: no second query).
     by_family: tuple[FamilyCount, ...]

@@ -11,7 +11,7 @@ import pytest
 
 from config import Settings
 from db.fleet import ViewerScope
-from db.summary import fetch_summaries, fetch_summary, refresh_contract_buckets
+from db.summary import COUNTERS, fetch_summaries, fetch_summary, refresh_contract_buckets
 from resolvers.ids import decode_id
 from tests.conftest import GraphQLClient
 from tests.fleet_data import (
@@ -463,3 +463,18 @@ async def test_emptying_tables_with_truncate_keeps_summaries_exact(
     await db.execute("truncate products cascade")
     emptied = await client.execute(query, token=user.token)
     assert emptied["data"]["summary"]["productCount"] == 0
+
+
+async def test_the_counters_are_the_columns_of_the_cache_and_of_the_summary_function(
+    db: asyncpg.Connection,
+) -> None:
+    # COUNTERS is the one Python list; the SQL keeps literal columns, which must agree.
+    cache_columns = await db.fetchval(
+        "select array_agg(attname::text) from pg_attribute"
+        " where attrelid = 'summary_cache'::regclass and attnum > 0 and not attisdropped"
+    )
+    function_columns = await db.fetchval(
+        "select proargnames from pg_proc where proname = 'fleet_compute_summaries'"
+    )
+    assert set(COUNTERS) <= set(cache_columns)
+    assert [c for c in function_columns if c in COUNTERS] == list(COUNTERS)
