@@ -171,19 +171,38 @@ class ProductCriteria:
 
 # $4..$12: the criteria, in ProductCriteria order. A group's rule is the SQL
 # functions fleet_viewer_groups and fleet_group_rule_matches (migration 0070).
-_PRODUCT_FILTER = f"""
-    p.organization_id = $1 and {VISIBLE_SITE.format(site="p.site_id")}
-    and ($4::bigint[] is null or p.family_id = any($4::bigint[]))
-    and ($5::bigint[] is null or p.site_id = any($5::bigint[]))
-    and ($6::text[] is null or p.health = any($6::text[]))
-    and ($7::text[] is null or p.connectivity = any($7::text[]))
-    and ($8::text[] is null or p.code_status = any($8::text[]))
-    and ($9::integer is null or p.contract_ends_on between
-            (select (now() at time zone o.time_zone)::date from organizations o where o.id = $1)
-        and (select (now() at time zone o.time_zone)::date from organizations o where o.id = $1)
-            + $9::integer)
-    and ($10::text is null or (p.service_tag || ' ' || p.name || ' ' || p.model) ilike $10::text)
-    and (cardinality($11::bigint[]) = 0 or (
+#
+# Only the criteria given become predicates; an absent one is a bare `$n is
+# null` (a one-time check) so every parameter keeps its type and number. One
+# statement of `($n is null or column = any($n))` for all of them let a generic
+# plan (asyncpg prepares; PostgreSQL switches to a generic plan after five runs)
+# read the tenant's every product at M scale: one site 210 ms and a search
+# 917 ms, against 0.1 ms each with the predicate an index condition.
+_TODAY = "(select (now() at time zone o.time_zone)::date from organizations o where o.id = $1)"
+_CRITERIA_PREDICATES: tuple[tuple[str, str, str], ...] = (
+    ("family_ids", "$4::bigint[]", "p.family_id = any($4::bigint[])"),
+    ("site_ids", "$5::bigint[]", "p.site_id = any($5::bigint[])"),
+    ("health", "$6::text[]", "p.health = any($6::text[])"),
+    ("connectivity", "$7::text[]", "p.connectivity = any($7::text[])"),
+    ("code_status", "$8::text[]", "p.code_status = any($8::text[])"),
+    (
+        "contract_ends_within_days",
+        "$9::integer",
+        f"p.contract_ends_on between {_TODAY} and {_TODAY} + $9::integer",
+    ),
+    (
+        "search_pattern",
+        "$10::text",
+        "(p.service_tag || ' ' || p.name || ' ' || p.model) ilike $10::text",
+    ),
+    (
+        "listed_in_group",
+        "$12::bigint",
+        """exists (select 1 from custom_group_products gp
+                    where gp.group_id = $12::bigint and gp.product_id = p.id)""",
+    ),
+)
+_IN_EVERY_GROUP = """(
         (select count(*) from fleet_viewer_groups($1, $2, $11::bigint[]))
             = cardinality($11::bigint[])
         and not exists (
@@ -191,12 +210,22 @@ _PRODUCT_FILTER = f"""
              where not (
                    exists (select 1 from custom_group_products gp
                             where gp.group_id = g.group_id and gp.product_id = p.id)
-                   or fleet_group_rule_matches(g.fams, g.sites, p.family_id, p.site_id))))
-    )
-    and ($12::bigint is null or exists (
-        select 1 from custom_group_products gp
-         where gp.group_id = $12::bigint and gp.product_id = p.id))
-"""
+                   or fleet_group_rule_matches(g.fams, g.sites, p.family_id, p.site_id))))"""
+
+
+def _product_filter(criteria: ProductCriteria) -> str:
+    """The WHERE condition on products `p` for these criteria ($1..$12)."""
+    predicates = [f"p.organization_id = $1 and {VISIBLE_SITE.format(site='p.site_id')}"]
+    for name, parameter, predicate in _CRITERIA_PREDICATES:
+        given = getattr(criteria, name) is not None
+        predicates.append(predicate if given else f"{parameter} is null")
+    predicates.append(_IN_EVERY_GROUP if criteria.group_ids else "cardinality($11::bigint[]) = 0")
+    return "\n    and ".join(predicates)
+
+
+def _after(after_id: int | None) -> str:
+    """The keyset condition ($13), built only when there is a position."""
+    return "p.id > $13::bigint" if after_id is not None else "$13::bigint is null"
 
 
 def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
@@ -221,7 +250,7 @@ def _criteria_args(criteria: ProductCriteria) -> tuple[object, ...]:
 # products by (organization, site, family) or (organization, family, id);
 # the branches are disjoint, so nothing is counted twice. $13 is the keyset
 # position, $14 the groups (the viewer's own; others match nothing). Further
-# groups of the criteria are checked row by row by _PRODUCT_FILTER ($11).
+# groups of the criteria are checked row by row by _product_filter ($11).
 _GROUP_PRODUCTS = """
 with grp as materialized (
     select g.group_id as id, g.fams, g.sites from fleet_viewer_groups($1, $2, $14::bigint[]) g
@@ -296,8 +325,8 @@ async def fetch_products_page(
         )
     page = f"""
         select {PRODUCT_COLUMNS} from products p
-         where {_PRODUCT_FILTER}
-           and ($13::bigint is null or p.id > $13::bigint)
+         where {_product_filter(criteria)}
+           and {_after(after_id)}
          order by p.id
          limit $14
     """
@@ -316,7 +345,7 @@ async def count_products(conn: Executor, scope: ViewerScope, criteria: ProductCr
         counts = await count_group_products(conn, scope, rest, [group])
         return counts.get(group, 0)
     count: int = await conn.fetchval(
-        f"select count(*) from products p where {_PRODUCT_FILTER}",
+        f"select count(*) from products p where {_product_filter(criteria)}",
         *_scope_args(scope),
         *_criteria_args(criteria),
     )
@@ -345,7 +374,7 @@ async def fetch_group_products_pages(
             select p.group_id, {PRODUCT_COLUMNS},
                    row_number() over (partition by p.group_id order by p.id) as rank
               from group_products p
-             where {_PRODUCT_FILTER}
+             where {_product_filter(criteria)}
         ) as ranked
          where rank <= $15
     """
@@ -372,7 +401,7 @@ async def count_group_products(
         f"""
         {source}
         select p.group_id, count(*) as n from group_products p
-         where {_PRODUCT_FILTER}
+         where {_product_filter(criteria)}
          group by p.group_id
         """,
         *_scope_args(scope),
