@@ -29,9 +29,10 @@ from resolvers.fleet_loaders import (
     ProductCountByGroup,
     ProductPageByGroup,
 )
+from resolvers.i18n import text
 from resolvers.ids import decode_id_of
 from resolvers.pagination import Page, PageRequest, encode_cursor, page_request
-from resolvers.visibility import fleet_text, group_not_found, viewer_scope
+from resolvers.visibility import group_not_found, viewer_scope
 
 MAX_SEARCH_LENGTH = 100
 MAX_CONTRACT_DAYS = 36_500
@@ -61,10 +62,10 @@ def like_pattern(context: Context, search: str | None) -> str | None:
     """A case-insensitive "contains" pattern with LIKE's wildcards escaped."""
     if search is None or not search.strip():
         return None
-    text = search.strip()
-    if len(text) > MAX_SEARCH_LENGTH:
-        raise bad_input(fleet_text(context.language, "search_too_long", max=MAX_SEARCH_LENGTH))
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    wanted = search.strip()
+    if len(wanted) > MAX_SEARCH_LENGTH:
+        raise bad_input(text(context.language, "search_too_long", max=MAX_SEARCH_LENGTH))
+    escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
@@ -80,7 +81,7 @@ def _id_cursor(page: PageRequest, context: Context) -> int | None:
         return None
     value = page.after[0]
     if not isinstance(value, int):
-        raise bad_input(fleet_text(context.language, "cursor_invalid"))
+        raise bad_input(text(context.language, "cursor_invalid"))
     return value
 
 
@@ -99,7 +100,7 @@ async def product_criteria(context: Context, query: ProductQuery | None) -> Prod
         group_ids = (filter_group,)
     days = query.contract_ends_within_days
     if days is not None and not 0 <= days <= MAX_CONTRACT_DAYS:
-        raise bad_input(fleet_text(context.language, "days_invalid", max=MAX_CONTRACT_DAYS))
+        raise bad_input(text(context.language, "days_invalid", max=MAX_CONTRACT_DAYS))
     return ProductCriteria(
         family_ids=_tuple(decode_ids(query.family_ids, "ProductFamily")),
         site_ids=_tuple(decode_ids(query.site_ids, "Site")),
@@ -178,7 +179,7 @@ async def sites_page(
     if page.after is not None and not (
         isinstance(page.after[0], str) and isinstance(page.after[1], int)
     ):
-        raise bad_input(fleet_text(context.language, "cursor_invalid"))
+        raise bad_input(text(context.language, "cursor_invalid"))
     after_key = (str(page.after[0]), int(page.after[1])) if page.after is not None else None
     query = query or SiteQuery()
     country = query.country.strip().upper() if query.country else None

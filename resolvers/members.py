@@ -24,18 +24,19 @@ from db.members import (
 from resolvers.context import Context
 from resolvers.errors import ErrorCode, PublicError, UserError, UserErrors
 from resolvers.fleet import SiteQuery, sites_page
+from resolvers.i18n import text
 from resolvers.ids import decode_id_of
 from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_full_access
 from resolvers.viewer import Viewer
-from resolvers.visibility import fleet_text, scope_of_user, user_error, viewer_scope
+from resolvers.visibility import scope_of_user, user_error, viewer_scope
 
 SITE_SCOPES = ("ALL_SITES", "SELECTED_SITES")
 ROLES = ("MEMBER", "ADMIN")
 
 
 def _forbidden(context: Context) -> PublicError:
-    return PublicError(fleet_text(context.language, "admin_only"), "FORBIDDEN")
+    return PublicError(text(context.language, "admin_only"), "FORBIDDEN")
 
 
 def _require_admin_of(context: Context, organization_pk: int) -> Viewer:
@@ -71,7 +72,7 @@ async def organization_sites(
     """The organization's sites that the viewer sees; FULL members of it only."""
     viewer = require_full_access(context)
     if viewer.organization_id != organization_pk:
-        raise PublicError(fleet_text(context.language, "members_only"), "FORBIDDEN")
+        raise PublicError(text(context.language, "members_only"), "FORBIDDEN")
     return await sites_page(context, query, first, after)
 
 
