@@ -120,6 +120,7 @@ async def test_every_table_is_classified_as_fleet_reference_or_coordinator(
         "mail_outbox",
         "throttle_hits",
         "code_sends",
+        "sign_in_failures",
         "persisted_queries",
         # The install-base feed's own record, keyed by the vendor's keys: a
         # change may arrive before its tenant is known (docs/scaling.md).
