@@ -21,8 +21,9 @@ from db.members import (
     set_role,
     set_site_access,
 )
+from resolvers.account_values import Role, SiteScope
 from resolvers.context import Context
-from resolvers.errors import ErrorCode, PublicError, UserError, UserErrors
+from resolvers.errors import ErrorCode, PublicError, UserErrors
 from resolvers.fleet import SiteQuery, sites_page
 from resolvers.i18n import text
 from resolvers.ids import decode_id_of
@@ -30,9 +31,6 @@ from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_full_access
 from resolvers.viewer import Viewer
 from resolvers.visibility import scope_of_user, user_error, viewer_scope
-
-SITE_SCOPES = ("ALL_SITES", "SELECTED_SITES")
-ROLES = ("MEMBER", "ADMIN")
 
 
 def _forbidden(context: Context) -> PublicError:
@@ -95,22 +93,20 @@ async def user_visible_sites(
 
 
 async def set_member_site_access(
-    context: Context, user_id: str, scope: str, site_ids: Sequence[str] | None
+    context: Context, user_id: str, scope: SiteScope, site_ids: Sequence[str] | None
 ) -> asyncpg.Record:
     viewer = require_full_access(context)
     if not viewer.is_admin:
         raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
     assert viewer.organization_id is not None
     organization_id = viewer.organization_id
-    if scope not in SITE_SCOPES:
-        raise UserError(ErrorCode.INVALID, "Unknown site scope.", ["input", "scope"])
     pk = decode_id_of(user_id, "User")
     async with context.pool.acquire() as conn, conn.transaction():
         member = await lock_member(conn, organization_id, pk) if pk is not None else None
         if member is None:
             raise user_error(context, ErrorCode.NOT_FOUND, "member_not_found", ["input", "userId"])
         keys: list[int] = []
-        if scope == "SELECTED_SITES":
+        if scope == SiteScope.SELECTED_SITES:
             wanted = [decode_id_of(s, "Site") for s in site_ids or ()]
             known = await fetch_organization_site_ids(
                 conn, organization_id, [k for k in wanted if k is not None]
@@ -126,14 +122,12 @@ async def set_member_site_access(
         return await set_site_access(conn, organization_id, member["id"], scope, keys)
 
 
-async def set_member_role(context: Context, user_id: str, role: str) -> asyncpg.Record:
+async def set_member_role(context: Context, user_id: str, role: Role) -> asyncpg.Record:
     viewer = require_full_access(context)
     if not viewer.is_admin:
         raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
     assert viewer.organization_id is not None
     organization_id = viewer.organization_id
-    if role not in ROLES:
-        raise UserError(ErrorCode.INVALID, "Unknown role.", ["role"])
     pk = decode_id_of(user_id, "User")
     async with context.pool.acquire() as conn, conn.transaction():
         admins = await lock_organization_admins(conn, organization_id)
@@ -143,6 +137,6 @@ async def set_member_role(context: Context, user_id: str, role: str) -> asyncpg.
         member = await lock_member(conn, organization_id, pk) if pk is not None else None
         if member is None:
             raise user_error(context, ErrorCode.NOT_FOUND, "member_not_found", ["userId"])
-        if role == "MEMBER" and admins == [member["id"]]:
+        if role == Role.MEMBER and admins == [member["id"]]:
             raise user_error(context, ErrorCode.INVALID, "last_admin", ["role"])
         return await set_role(conn, organization_id, member["id"], role)

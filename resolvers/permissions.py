@@ -11,6 +11,7 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
+from resolvers.account_values import AccessLevel
 from resolvers.context import Context
 from resolvers.errors import PublicError
 from resolvers.i18n import text
@@ -32,7 +33,7 @@ def require_viewer(context: Context) -> Viewer:
 def require_full_access(context: Context) -> Viewer:
     """A viewer attached to an organization (registration COMPLETE), or FORBIDDEN."""
     viewer = require_viewer(context)
-    if viewer.access_level != "FULL":
+    if viewer.access_level != AccessLevel.FULL:
         raise PublicError(text(context.language, "finish_registration"), "FORBIDDEN")
     return viewer
 

@@ -52,6 +52,7 @@ from db.throttle import (
 from db.types import Conn
 from mail.outbox import enqueue_mail
 from resolvers.account_loaders import LatestOnboardingRequestByUserId, may_see_onboarding_request
+from resolvers.account_values import RegistrationStep, Role, SiteScope
 from resolvers.context import SUPPORTED_LANGUAGES, Context
 from resolvers.email_policy import (
     EmailAddress,
@@ -194,7 +195,7 @@ def wrong_step(context: Context, step: str) -> UserError:
     return user_error(context.language, ErrorCode.WRONG_STEP, "wrong_step", step=step)
 
 
-async def locked_viewer_at(conn: Conn, context: Context, step: str) -> asyncpg.Record:
+async def locked_viewer_at(conn: Conn, context: Context, step: RegistrationStep) -> asyncpg.Record:
     """The viewer's user row, locked, when it is at `step`; WRONG_STEP otherwise."""
     viewer = require_viewer(context)
     user = await lock_user(conn, viewer.user_id)
@@ -317,7 +318,7 @@ async def resend_verification_code(context: Context, raw_email: str) -> None:
     async with context.pool.acquire() as conn, conn.transaction():
         await claim_code_send(conn, context, email.address)
         user = await lock_user_by_email(conn, email.address)
-        if user is not None and user["step"] == "VERIFY_EMAIL":
+        if user is not None and user["step"] == RegistrationStep.VERIFY_EMAIL:
             # The account's latest registration: a createAccount that could not
             # mail a code at once (60 s rule) is the one a resend carries.
             registration = await fetch_registration_json(conn, user["id"])
@@ -339,7 +340,7 @@ async def verify_email(
     async with context.pool.acquire() as conn, conn.transaction():
         user = await lock_user_by_email(conn, email.address)
         # Unknown or already verified: the same answer as a wrong code.
-        if user is None or user["step"] != "VERIFY_EMAIL":
+        if user is None or user["step"] != RegistrationStep.VERIFY_EMAIL:
             error = user_error(context.language, ErrorCode.INVALID_CODE, "code_invalid", ["code"])
         else:
             checked = await check_code(
@@ -368,8 +369,12 @@ async def verify_email(
 
 async def choose_access_type(context: Context, access_type: str) -> asyncpg.Record:
     async with context.pool.acquire() as conn, conn.transaction():
-        user = await locked_viewer_at(conn, context, "CHOOSE_ACCESS_TYPE")
-        step = "PARTNER_REFERRAL" if access_type == "PARTNER" else "COMPLETE_PROFILE"
+        user = await locked_viewer_at(conn, context, RegistrationStep.CHOOSE_ACCESS_TYPE)
+        step = (
+            RegistrationStep.PARTNER_REFERRAL
+            if access_type == "PARTNER"
+            else RegistrationStep.COMPLETE_PROFILE
+        )
         return await update_user_step(conn, user["id"], step, access_type=access_type)
 
 
@@ -384,7 +389,7 @@ async def submit_professional_profile(context: Context, form: ProfileForm) -> as
     checker.raise_if_any()
     assert company_name and job_title and phone and address["country"]
     async with context.pool.acquire() as conn, conn.transaction():
-        user = await locked_viewer_at(conn, context, "COMPLETE_PROFILE")
+        user = await locked_viewer_at(conn, context, RegistrationStep.COMPLETE_PROFILE)
         await save_profile(
             conn,
             user["id"],
@@ -399,7 +404,11 @@ async def submit_professional_profile(context: Context, form: ProfileForm) -> as
         )
         if len(organizations) == 1:
             return await join_organization(conn, user, organizations[0])
-        step = "SELECT_ORGANIZATION" if organizations else "DESCRIBE_ORGANIZATION"
+        step = (
+            RegistrationStep.SELECT_ORGANIZATION
+            if organizations
+            else RegistrationStep.DESCRIBE_ORGANIZATION
+        )
         return await update_user_step(conn, user["id"], step)
 
 
@@ -410,10 +419,10 @@ async def join_organization(
     joined = await update_user_step(
         conn,
         user["id"],
-        "COMPLETE",
+        RegistrationStep.COMPLETE,
         organization_id=organization["id"],
-        role="MEMBER",
-        site_scope="ALL_SITES",
+        role=Role.MEMBER,
+        site_scope=SiteScope.ALL_SITES,
     )
     await enqueue_mail(
         conn,
@@ -435,7 +444,7 @@ async def organization_choices(context: Context, email: str) -> list[asyncpg.Rec
 
 async def select_organization(context: Context, organization_id: int | None) -> asyncpg.Record:
     async with context.pool.acquire() as conn, conn.transaction():
-        user = await locked_viewer_at(conn, context, "SELECT_ORGANIZATION")
+        user = await locked_viewer_at(conn, context, RegistrationStep.SELECT_ORGANIZATION)
         choices = await fetch_organizations_for_domains(
             conn, domain_and_parents(email_domain(user["email"]))
         )
@@ -465,7 +474,7 @@ async def submit_organization_details(context: Context, form: OrganizationForm) 
     checker.raise_if_any()
     assert legal_name and address["country"]
     async with context.pool.acquire() as conn, conn.transaction():
-        user = await locked_viewer_at(conn, context, "DESCRIBE_ORGANIZATION")
+        user = await locked_viewer_at(conn, context, RegistrationStep.DESCRIBE_ORGANIZATION)
         await insert_onboarding_request(
             conn,
             user_id=user["id"],
@@ -484,7 +493,7 @@ async def submit_organization_details(context: Context, form: OrganizationForm) 
             first_name=user["first_name"],
             legal_name=legal_name,
         )
-        return await update_user_step(conn, user["id"], "AWAITING_APPROVAL")
+        return await update_user_step(conn, user["id"], RegistrationStep.AWAITING_APPROVAL)
 
 
 async def decide_onboarding_request(
@@ -519,7 +528,7 @@ async def decide_onboarding_request(
             template = "onboarding_approved"
         else:
             organization_id = None
-            await update_user_step(conn, requester["id"], "DESCRIBE_ORGANIZATION")
+            await update_user_step(conn, requester["id"], RegistrationStep.DESCRIBE_ORGANIZATION)
             template = "onboarding_rejected"
         decided = await save_onboarding_decision(
             conn,
@@ -555,7 +564,7 @@ async def approve(
         await join_organization(conn, requester, owners[0])
         return int(owners[0]["id"])
     if owners:
-        await update_user_step(conn, requester["id"], "SELECT_ORGANIZATION")
+        await update_user_step(conn, requester["id"], RegistrationStep.SELECT_ORGANIZATION)
         return None
     address = orjson.loads(request["address"])
     organization_id = await insert_organization(
@@ -568,10 +577,10 @@ async def approve(
     await update_user_step(
         conn,
         requester["id"],
-        "COMPLETE",
+        RegistrationStep.COMPLETE,
         organization_id=organization_id,
-        role="ADMIN",
-        site_scope="ALL_SITES",
+        role=Role.ADMIN,
+        site_scope=SiteScope.ALL_SITES,
     )
     colleagues = [
         c
@@ -649,7 +658,7 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
         if error is None:
             assert user is not None
             await set_password(conn, user["id"], new_hash)
-            if user["step"] == "VERIFY_EMAIL":
+            if user["step"] == RegistrationStep.VERIFY_EMAIL:
                 # The reset code proved the mailbox, with a password its owner chose.
                 await mark_email_verified(conn, user["id"])
             await spend_user_codes(conn, user["id"])

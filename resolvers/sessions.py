@@ -17,6 +17,7 @@ from db.accounts import (
 )
 from db.throttle import forget_sign_in_failures, record_sign_in_failure, sign_in_wait
 from db.types import Conn
+from resolvers.account_values import RegistrationStep
 from resolvers.context import Context
 from resolvers.email_policy import PASSWORD_MAX_LENGTH, normalize_email
 from resolvers.errors import ErrorCode, UserError
@@ -105,7 +106,7 @@ async def sign_in(
         raise user_error(context.language, ErrorCode.INVALID_CREDENTIALS, "invalid_credentials")
     await forget_sign_in_failures(context.pool, address)
     await give_back(context, client_limit)
-    if row["step"] == "VERIFY_EMAIL":
+    if row["step"] == RegistrationStep.VERIFY_EMAIL:
         raise user_error(
             context.language, ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified", ["email"]
         )

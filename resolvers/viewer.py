@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from db.sessions import extend_idle_expiry, fetch_viewer_by_token_hash
+from resolvers.account_values import AccessLevel, Role, access_level
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,12 @@ class Viewer:
     session_expires_at: datetime | None = None
 
     @property
-    def access_level(self) -> str:
-        if self.step == "VERIFY_EMAIL":
-            return "NONE"
-        if self.step == "COMPLETE" and self.organization_id is not None:
-            return "FULL"
-        return "LIMITED"
+    def access_level(self) -> AccessLevel:
+        return access_level(self.step, self.organization_id)
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "ADMIN"
+        return self.role == Role.ADMIN
 
 
 def hash_token(token: str) -> bytes:

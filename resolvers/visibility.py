@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from db.fleet import ViewerScope
+from resolvers.account_values import Role, SiteScope
 from resolvers.context import Context
 from resolvers.errors import ErrorCode, PublicError, UserError
 from resolvers.i18n import text
@@ -34,7 +35,7 @@ def viewer_scope(context: Context) -> ViewerScope:
     return ViewerScope(
         organization_id=viewer.organization_id,
         user_id=viewer.user_id,
-        all_sites=viewer.is_admin or viewer.site_scope == "ALL_SITES",
+        all_sites=viewer.is_admin or viewer.site_scope == SiteScope.ALL_SITES,
     )
 
 
@@ -45,5 +46,5 @@ def scope_of_user(
     return ViewerScope(
         organization_id=organization_id,
         user_id=user_id,
-        all_sites=role == "ADMIN" or site_scope == "ALL_SITES",
+        all_sites=role == Role.ADMIN or site_scope == SiteScope.ALL_SITES,
     )

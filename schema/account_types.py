@@ -14,10 +14,11 @@ from resolvers.account_loaders import (
     OrganizationById,
     UserById,
 )
+from resolvers.account_values import AccessLevel, RegistrationStep, Role, SiteScope, access_level
 from resolvers.context import Context
 from resolvers.ids import encode_id
 from resolvers.registration import latest_onboarding_request, organization_choices
-from schema.common import Connection, Node
+from schema.common import Connection, Node, describe_values
 
 if TYPE_CHECKING:
     from schema.fleet import Site, SiteFilter
@@ -25,45 +26,23 @@ if TYPE_CHECKING:
 Info = strawberry.Info[Context, None]
 
 
-@strawberry.enum(description="Where a person's registration stands.")
-class RegistrationStep(Enum):
-    VERIFY_EMAIL = "VERIFY_EMAIL"
-    CHOOSE_ACCESS_TYPE = "CHOOSE_ACCESS_TYPE"
-    COMPLETE_PROFILE = "COMPLETE_PROFILE"
-    SELECT_ORGANIZATION = "SELECT_ORGANIZATION"
-    DESCRIBE_ORGANIZATION = "DESCRIBE_ORGANIZATION"
-    AWAITING_APPROVAL = "AWAITING_APPROVAL"
-    PARTNER_REFERRAL = "PARTNER_REFERRAL"
-    COMPLETE = "COMPLETE"
-
-
-@strawberry.enum(description="What a signed-in person may see.")
-class AccessLevel(Enum):
-    NONE = strawberry.enum_value("NONE", description="Email not verified yet.")
-    LIMITED = strawberry.enum_value(
-        "LIMITED", description="Verified, registration not finished: public content only."
-    )
-    FULL = strawberry.enum_value(
-        "FULL", description="Attached to an organization: its fleet, as its administrator allows."
-    )
+# The GraphQL enums of the account values are the domain's enums.
+strawberry.enum(RegistrationStep, description="Where a person's registration stands.")
+strawberry.enum(AccessLevel, description="What a signed-in person may see.")
+describe_values(
+    AccessLevel,
+    NONE="Email not verified yet.",
+    LIMITED="Verified, registration not finished: public content only.",
+    FULL="Attached to an organization: its fleet, as its administrator allows.",
+)
+strawberry.enum(Role, description="A person's role in their organization.")
+strawberry.enum(SiteScope, description="Which of the organization's sites a member sees.")
 
 
 @strawberry.enum(description="Customer employee or partner.")
 class AccessType(Enum):
     CUSTOMER_EMPLOYEE = "CUSTOMER_EMPLOYEE"
     PARTNER = "PARTNER"
-
-
-@strawberry.enum(description="A person's role in their organization.")
-class Role(Enum):
-    MEMBER = "MEMBER"
-    ADMIN = "ADMIN"
-
-
-@strawberry.enum(description="Which of the organization's sites a member sees.")
-class SiteScope(Enum):
-    ALL_SITES = "ALL_SITES"
-    SELECTED_SITES = "SELECTED_SITES"
 
 
 @strawberry.enum(description="What kind of organization it is.")
@@ -115,14 +94,6 @@ class OrganizationChoice:
 class Session:
     token: str
     expires_at: datetime
-
-
-def access_level(step: str, organization_id: int | None) -> AccessLevel:
-    if step == "VERIFY_EMAIL":
-        return AccessLevel.NONE
-    if step == "COMPLETE" and organization_id is not None:
-        return AccessLevel.FULL
-    return AccessLevel.LIMITED
 
 
 @strawberry.type(description="A person's registration: the step, what they may see, what is next.")

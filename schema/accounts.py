@@ -30,7 +30,7 @@ from schema.account_types import (
     User,
     UserConnection,
 )
-from schema.common import make_connection
+from schema.common import connection_from_page
 from schema.registration import AccountsMutation
 
 __all__ = [
@@ -91,9 +91,4 @@ class AccountsQuery:
     ) -> OnboardingRequestConnection:
         status_value = status.value if status is not None else None
         page = await onboarding_request_page(info.context, first, after, status_value)
-        return make_connection(
-            list(zip(page.cursors, map(OnboardingRequest.from_row, page.rows), strict=True)),
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            count_total=page.count_total,
-        )
+        return connection_from_page(page, OnboardingRequest.from_row)

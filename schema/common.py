@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from enum import Enum
 from typing import Generic, TypeVar
 
+import asyncpg
 import strawberry
+from strawberry.types.enum import has_enum_definition
+
+from resolvers.pagination import Page
 
 
 @strawberry.interface(description="An object with an opaque global id; `node(id:)` returns it.")
@@ -64,3 +69,26 @@ def make_connection(
         ),
         count_total=count_total,
     )
+
+
+def connection_from_page(
+    page: Page, from_row: Callable[[asyncpg.Record], NodeT]
+) -> Connection[NodeT]:
+    """The connection of one page of rows, each turned into its type by `from_row`."""
+    return make_connection(
+        [(cursor, from_row(row)) for cursor, row in zip(page.cursors, page.rows, strict=True)],
+        page.has_next_page,
+        page.has_previous_page,
+        page.count_total,
+    )
+
+
+def describe_values(enum: type[Enum], **descriptions: str) -> None:
+    """Give the values of an enum already passed to `strawberry.enum` their
+    GraphQL descriptions (a domain enum cannot carry `strawberry.enum_value`)."""
+    if not has_enum_definition(enum):
+        raise TypeError(f"{enum.__name__} is not a strawberry.enum")
+    for value in enum.__strawberry_definition__.values:
+        value.description = descriptions.pop(value.name, value.description)
+    if descriptions:
+        raise ValueError(f"{enum.__name__} has no values {', '.join(descriptions)}")

@@ -17,6 +17,7 @@ import asyncpg
 import strawberry
 
 from db.summary import SummaryRow
+from resolvers.account_values import AccessLevel, Role, SiteScope
 from resolvers.context import Context
 from resolvers.fleet import ProductQuery, SiteQuery, products_page, sites_page
 from resolvers.fleet_loaders import (
@@ -51,12 +52,12 @@ from resolvers.members import (
 from resolvers.members import (
     user_visible_sites as resolve_user_visible_sites,
 )
-from resolvers.pagination import MAX_PAGE_SIZE, Page, page_request
+from resolvers.pagination import MAX_PAGE_SIZE, page_request
 from resolvers.permissions import HasFullAccess
 from resolvers.summary import load_group_summary, load_summary
-from schema.account_types import Role, SiteScope, User
+from schema.account_types import User
 from schema.catalog import ProductFamily
-from schema.common import Connection, Node, make_connection
+from schema.common import Connection, Node, connection_from_page
 from schema.mutations import MutationPayload, mutation
 
 Info = strawberry.Info[Context, None]
@@ -244,24 +245,6 @@ ProductConnection = Connection[Product]
 SiteConnection = Connection[Site]
 
 
-def product_connection(page: Page) -> Connection[Product]:
-    return make_connection(
-        [(c, Product.from_row(r)) for c, r in zip(page.cursors, page.rows, strict=True)],
-        page.has_next_page,
-        page.has_previous_page,
-        page.count_total,
-    )
-
-
-def site_connection(page: Page) -> Connection[Site]:
-    return make_connection(
-        [(c, Site.from_row(r)) for c, r in zip(page.cursors, page.rows, strict=True)],
-        page.has_next_page,
-        page.has_previous_page,
-        page.count_total,
-    )
-
-
 # --------------------------------------------------------------- summary
 
 
@@ -442,7 +425,7 @@ class CustomGroup(Node):
         page = await products_page(
             info.context, None, first, after, group_pk=self.pk, listed_only=True
         )
-        return product_connection(page)
+        return connection_from_page(page, Product.from_row)
 
     @strawberry.field(description="The group's products, optionally narrowed further.")
     async def products(
@@ -454,7 +437,7 @@ class CustomGroup(Node):
     ) -> Connection[Product]:
         query = filter.to_query() if filter is not None else None
         page = await products_page(info.context, query, first, after, group_pk=self.pk)
-        return product_connection(page)
+        return connection_from_page(page, Product.from_row)
 
     @strawberry.field(description="The Summary tab of this group.")
     async def summary(self, info: Info) -> Summary:
@@ -519,7 +502,8 @@ async def user_visible_sites(
     info: Info, user_pk: int, first: int | None, after: str | None
 ) -> Connection[Site]:
     """User.visibleSites: the sites this user sees (themselves, or their admin asking)."""
-    return site_connection(await resolve_user_visible_sites(info.context, user_pk, first, after))
+    page = await resolve_user_visible_sites(info.context, user_pk, first, after)
+    return connection_from_page(page, Site.from_row)
 
 
 async def organization_sites(
@@ -532,7 +516,7 @@ async def organization_sites(
     """Organization.sites: its sites that the viewer sees (FULL members of it only)."""
     query = filter.to_query() if filter is not None else None
     page = await resolve_organization_sites(info.context, organization_pk, first, after, query)
-    return site_connection(page)
+    return connection_from_page(page, Site.from_row)
 
 
 async def organization_members(
@@ -540,12 +524,7 @@ async def organization_members(
 ) -> Connection[User]:
     """Organization.members: its users, for its administrators only (FORBIDDEN otherwise)."""
     page = await resolve_organization_members(info.context, organization_pk, first, after)
-    return make_connection(
-        [(c, User.from_row(r)) for c, r in zip(page.cursors, page.rows, strict=True)],
-        page.has_next_page,
-        page.has_previous_page,
-        page.count_total,
-    )
+    return connection_from_page(page, User.from_row)
 
 
 # ---------------------------------------------------------------- root fields
@@ -567,12 +546,7 @@ class FleetQuery:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[CustomGroup]:
         page = await groups_page(info.context, first, after)
-        return make_connection(
-            [(c, CustomGroup.from_row(r)) for c, r in zip(page.cursors, page.rows, strict=True)],
-            page.has_next_page,
-            page.has_previous_page,
-            page.count_total,
-        )
+        return connection_from_page(page, CustomGroup.from_row)
 
     @strawberry.field(
         description="Products you may see, by id, narrowed by the filter.",
@@ -586,7 +560,8 @@ class FleetQuery:
         filter: ProductFilter | None = None,
     ) -> Connection[Product]:
         query = filter.to_query() if filter is not None else None
-        return product_connection(await products_page(info.context, query, first, after))
+        page = await products_page(info.context, query, first, after)
+        return connection_from_page(page, Product.from_row)
 
     @strawberry.field(description="Sites you may see, by name.", permission_classes=[HasFullAccess])
     async def sites(
@@ -597,7 +572,8 @@ class FleetQuery:
         filter: SiteFilter | None = None,
     ) -> Connection[Site]:
         query = filter.to_query() if filter is not None else None
-        return site_connection(await sites_page(info.context, query, first, after))
+        page = await sites_page(info.context, query, first, after)
+        return connection_from_page(page, Site.from_row)
 
 
 @strawberry.type
@@ -630,9 +606,7 @@ class FleetMutation:
         permission_classes=[HasFullAccess],
     )
     async def set_member_site_access(self, info: Info, input: SiteAccessInput) -> MemberPayload:
-        row = await set_member_site_access(
-            info.context, input.user_id, input.scope.value, input.site_ids
-        )
+        row = await set_member_site_access(info.context, input.user_id, input.scope, input.site_ids)
         return MemberPayload(member=User.from_row(row))
 
     @mutation(
@@ -642,7 +616,7 @@ class FleetMutation:
     async def set_member_role(
         self, info: Info, user_id: strawberry.ID, role: Role
     ) -> MemberPayload:
-        row = await set_member_role(info.context, user_id, role.value)
+        row = await set_member_role(info.context, user_id, role)
         return MemberPayload(member=User.from_row(row))
 
 
@@ -651,7 +625,7 @@ class FleetMutation:
 
 def _sees_fleet(context: Context) -> bool:
     # node() of a fleet object for someone without FULL access: as if it did not exist.
-    return context.viewer is not None and context.viewer.access_level == "FULL"
+    return context.viewer is not None and context.viewer.access_level == AccessLevel.FULL
 
 
 async def site_node(context: Context, pk: int) -> Site | None:
