@@ -21,7 +21,7 @@ import httpx
 
 from config import Settings
 from resolvers.ids import encode_id
-from tests.conftest import GraphQLClient, running_app
+from tests.support.app import GraphQLClient, running_app
 
 HEALTH = ("GOOD", "WARNING", "CRITICAL", "UNKNOWN")
 CONNECTIVITY = ("CONNECTED", "DISCONNECTED", "NOT_CONFIGURED")

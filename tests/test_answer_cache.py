@@ -18,7 +18,6 @@ from starlette.datastructures import Secret
 
 from config import Settings
 from resolvers.ids import encode_id
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import (
     FleetUser,
     create_tenant,
@@ -26,6 +25,7 @@ from tests.fleet_data import (
     one_connection_client,
     statement_count,
 )
+from tests.support.app import GraphQLClient, running_app
 
 DASHBOARD = """
 query Dashboard {

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from config import Settings
-from tests.conftest import GraphQLClient
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient
+from tests.support.registration import (
     CREATE_ACCOUNT,
     REQUEST_RESET,
     RESEND,

@@ -29,7 +29,7 @@ from nats.js import JetStreamContext
 
 from sync.consumer import Consumer, ConsumerSettings
 from sync.metrics import serve_metrics
-from tests.conftest import ROOT
+from tests.support.app import ROOT
 from tests.sync_data import (
     at,
     create_sync_tenant,

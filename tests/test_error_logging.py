@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from telemetry import ConsoleFormatter, JsonFormatter, log_formatter, request_id_var
-from tests.conftest import GraphQLClient
 from tests.fleet_data import create_tenant, create_user
+from tests.support.app import GraphQLClient
 
 CREATE_GROUP = """
 mutation($name: String!) { createCustomGroup(input: {name: $name}) {

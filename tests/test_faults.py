@@ -32,13 +32,13 @@ from config import Settings
 from db.availability import database_unavailable
 from db.migrate import apply_migrations
 from resolvers.ids import encode_id
-from tests.conftest import SMTPServer, _admin, running_app
 from tests.fleet_data import FleetUser, create_tenant, create_user
 from tests.live_server import live_server
 from tests.scratch_postgres import scratch_postgres
+from tests.support.app import SMTPServer, admin_execute, running_app
+from tests.support.registration import CREATE_ACCOUNT, account_input
 from tests.tcp_proxy import PostgresProxy, postgres_proxy
 from tests.test_outbox import eventually, queue
-from tests.test_registration_support import CREATE_ACCOUNT, account_input
 from web.failures import FailureMiddleware
 from web.request_context import RequestContextMiddleware
 
@@ -449,7 +449,7 @@ async def test_postgresql_stopped_and_started_under_load_answers_json_and_loses_
     tmp_path: Path,
 ) -> None:
     with scratch_postgres() as cluster:
-        await _admin(cluster.dsn(), 'create database "service360"')
+        await admin_execute(cluster.dsn(), 'create database "service360"')
         dsn = cluster.dsn("service360")
         conn = await asyncpg.connect(dsn)
         try:

@@ -28,8 +28,8 @@ from config import Settings
 from graphql_jit.strawberry import execution_context_class
 from resolvers.errors import PublicError
 from resolvers.loaders import Loader, LoaderRegistry
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import create_tenant, create_user
+from tests.support.app import GraphQLClient, running_app
 
 EXECUTORS = ("stock", "compiled")
 

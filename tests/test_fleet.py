@@ -11,7 +11,6 @@ import pytest
 
 from config import Settings
 from resolvers.ids import decode_id, encode_id
-from tests.conftest import GraphQLClient
 from tests.fleet_data import (
     FleetUser,
     ProductFacts,
@@ -24,6 +23,7 @@ from tests.fleet_data import (
     product_facts,
     statement_count,
 )
+from tests.support.app import GraphQLClient
 
 PRODUCTS_PAGE = """
 query($first: Int, $after: String, $filter: ProductFilter) {

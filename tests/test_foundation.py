@@ -9,7 +9,7 @@ from config import ConfigError, Settings
 from db.demo import load_demo_data
 from db.migrate import apply_migrations, load_migrations
 from resolvers.ids import decode_id, encode_id
-from tests.conftest import GraphQLClient
+from tests.support.app import GraphQLClient
 
 
 async def test_health_and_readiness_answer_ok(client: GraphQLClient) -> None:

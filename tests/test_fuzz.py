@@ -39,10 +39,10 @@ from hypothesis import strategies as st
 
 from resolvers.ids import encode_id
 from security.passwords import hash_password_sync
-from tests.conftest import SMTPServer
 from tests.fleet_data import Tenant, create_tenant, create_user
 from tests.fuzzing import Case, Findings, Vocabulary, with_variables
 from tests.live_server import ROOT, LiveServer, live_server
+from tests.support.app import SMTPServer
 
 SCHEMA_SDL = (ROOT / "schema.graphql").read_text()
 SCHEMA = graphql.build_schema(SCHEMA_SDL)

@@ -17,8 +17,8 @@ from graphql import parse, validate
 from config import Settings
 from db.demo import load_demo_data
 from schema import build_schema
-from tests.conftest import GraphQLClient
-from tests.test_registration_support import latest_code
+from tests.support.app import GraphQLClient
+from tests.support.registration import latest_code
 
 TABS = Path(__file__).resolve().parent.parent / "web" / "static" / "graphiql" / "tabs.json"
 

@@ -28,8 +28,8 @@ from config import Settings
 from graphql_jit.testing import generate_query
 from resolvers.ids import encode_id
 from schema import build_schema
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import FleetUser, Tenant, create_tenant, create_user
+from tests.support.app import GraphQLClient, running_app
 
 GENERATED = 400
 

@@ -9,7 +9,6 @@ import pytest
 
 from config import Settings
 from resolvers.ids import decode_id, encode_id
-from tests.conftest import GraphQLClient
 from tests.fleet_data import (
     FleetUser,
     Tenant,
@@ -19,6 +18,7 @@ from tests.fleet_data import (
     one_connection_client,
     statement_count,
 )
+from tests.support.app import GraphQLClient
 
 CREATE = """
 mutation($input: CustomGroupInput!) {

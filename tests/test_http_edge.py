@@ -24,8 +24,8 @@ from starlette.routing import Route
 from config import Settings
 from db.pool import create_pool
 from resolvers.errors import PublicError
-from tests.conftest import GraphQLClient, LifespanApp, running_app
 from tests.live_server import live_server
+from tests.support.app import GraphQLClient, LifespanApp, running_app
 from web.graphql_app import GraphQLApp
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"

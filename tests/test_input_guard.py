@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from config import Settings
 from resolvers.ids import encode_id
 from schema.input_guard import control_character_in, control_character_in_value
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import FleetUser, Tenant, create_tenant, create_user
+from tests.support.app import GraphQLClient, running_app
 
 REFUSED = [chr(c) for c in [*range(0x20), 0x7F] if chr(c) not in "\t\n\r"]
 ALLOWED_CONTROLS = "\t\n\r"

@@ -18,8 +18,8 @@ from starlette.datastructures import Secret
 from config import Settings
 from schema import build_schema
 from schema.cost import FIELD_COSTS, FIRST, query_cost
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import SUMMARY_FIELDS, create_tenant, create_user
+from tests.support.app import GraphQLClient, running_app
 
 
 def _is_list(field_type: object) -> bool:

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.datastructures import Secret
 
 from config import Settings
-from tests.conftest import GraphQLClient, running_app
 from tests.live_server import live_server
+from tests.support.app import GraphQLClient, running_app
 
 FAMILIES = "query Families { productFamilies { id name } }"
 METRICS_TOKEN = "metrics-" + "t" * 40

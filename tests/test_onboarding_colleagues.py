@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.conftest import GraphQLClient
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient
+from tests.support.registration import (
     DECIDE,
     DESCRIBE,
     ORGANIZATION_INPUT,

@@ -18,8 +18,8 @@ from config import Settings
 from db.pool import create_pool
 from mail.outbox import enqueue_mail
 from mail.sender import MailSender, SMTPTarget, retry_delay
-from tests.conftest import GraphQLClient, SMTPServer, running_app
-from tests.test_registration_support import CREATE_ACCOUNT, account_input, payload
+from tests.support.app import GraphQLClient, SMTPServer, running_app
+from tests.support.registration import CREATE_ACCOUNT, account_input, payload
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 
 from config import Settings
 from resolvers.email_policy import password_problem
-from tests.conftest import GraphQLClient
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient
+from tests.support.registration import (
     CREATE_ACCOUNT,
     REQUEST_RESET,
     RESET,

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 
 from config import Settings
-from tests.conftest import ROOT, running_app
+from tests.support.app import ROOT, running_app
 
 FAMILIES = "query Families { productFamilies { name } }"
 

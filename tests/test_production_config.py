@@ -13,8 +13,8 @@ import pytest
 from starlette.datastructures import Secret
 
 from config import ConfigError, Settings
-from tests.conftest import GraphQLClient, SMTPServer, running_app
-from tests.test_registration_support import CREATE_ACCOUNT, account_input, latest_code
+from tests.support.app import GraphQLClient, SMTPServer, running_app
+from tests.support.registration import CREATE_ACCOUNT, account_input, latest_code
 
 PRODUCTION = {
     "ENV": "production",

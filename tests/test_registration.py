@@ -9,8 +9,8 @@ import pytest
 
 from config import Settings
 from resolvers.ids import encode_id
-from tests.conftest import GraphQLClient
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient
+from tests.support.registration import (
     CHOOSE,
     CREATE_ACCOUNT,
     DECIDE,

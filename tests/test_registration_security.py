@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from config import Settings
-from tests.conftest import GraphQLClient
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient
+from tests.support.registration import (
     CREATE_ACCOUNT,
     ERRORS,
     REQUEST_RESET,

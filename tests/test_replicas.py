@@ -24,8 +24,8 @@ import pytest
 
 from config import Settings
 from db.migrate import apply_migrations
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import Tenant, create_tenant, create_user
+from tests.support.app import GraphQLClient, running_app
 from tests.support.pg_cluster import Cluster, new_primary, new_replica, pick_binaries
 from tests.support.pg_cluster import scratch_directory as scratch
 

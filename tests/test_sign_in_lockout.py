@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.conftest import GraphQLClient, running_app
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient, running_app
+from tests.support.registration import (
     PASSWORD,
     REQUEST_RESET,
     RESET,

@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 
 from config import Settings
 from security.passwords import HashingBusy, PasswordHashing
-from tests.conftest import GraphQLClient, running_app
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient, running_app
+from tests.support.registration import (
     CREATE_ACCOUNT,
     ERRORS,
     PASSWORD,

@@ -13,7 +13,6 @@ from config import Settings
 from db.fleet import ViewerScope
 from db.summary import COUNTERS, fetch_summaries, fetch_summary, refresh_contract_buckets
 from resolvers.ids import decode_id
-from tests.conftest import GraphQLClient
 from tests.fleet_data import (
     SUMMARY_FIELDS,
     FleetUser,
@@ -28,6 +27,7 @@ from tests.fleet_data import (
     product_facts,
     statement_count,
 )
+from tests.support.app import GraphQLClient
 
 CREATE_GROUP = """
 mutation($input: CustomGroupInput!) {

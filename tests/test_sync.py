@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.app import ROOT
 from tests.sync_data import (
     at,
     create_sync_tenant,

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resolvers.ids import encode_id
-from tests.conftest import GraphQLClient
 from tests.fleet_data import (
     SUMMARY_FIELDS,
     FleetUser,
@@ -24,6 +23,7 @@ from tests.fleet_data import (
     product_facts,
 )
 from tests.fleet_data import Tenant as FleetTenant
+from tests.support.app import GraphQLClient
 from tests.sync_data import SyncTenant, create_sync_tenant, new_product, product, request, run_sync
 
 T = TypeVar("T")

@@ -14,8 +14,8 @@ import pytest
 from config import Settings
 from db.pool import create_pool
 from db.throttle import hit_buckets
-from tests.conftest import GraphQLClient, running_app
-from tests.test_registration_support import (
+from tests.support.app import GraphQLClient, running_app
+from tests.support.registration import (
     REQUEST_RESET,
     RESEND,
     VERIFY_EMAIL,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.conftest import running_app
+from tests.support.app import running_app
 
 SITES = "query ($first: Int, $after: String) { sites(first: $first, after: $after) { totalCount } }"
 DAYS = "query ($days: Int) { products(filter: {contractEndsWithinDays: $days}) { totalCount } }"

@@ -9,7 +9,7 @@ import asyncpg
 
 from db.accounts_admin import create_staff_user
 from security.passwords import hash_password_sync
-from tests.conftest import GraphQLClient
+from tests.support.app import GraphQLClient
 
 PASSWORD = "violet-harbor-lantern-42"
 USER_FIELDS = """
