@@ -271,6 +271,8 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
             "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
             # No `server: uvicorn` banner.
             "server_header": False,
+            # A WebSocket message is held to the HTTP body limit (uvicorn: 16 MB).
+            "ws_max_size": settings.max_body_bytes,
         }
         if settings.workers == 1:
             uvicorn.run("server:app_from_env", **options)

@@ -32,6 +32,7 @@ from schema.node import build_node_query
 from schema.read_routing import ReadRouting
 from schema.subscriptions import Subscription
 from schema.suggestions import executor_without_suggestions, validator
+from schema.websocket_operations import SubscriptionsOnlyOverWebSocket
 
 NODE_LOADERS = {**catalog.NODE_LOADERS, **accounts.NODE_LOADERS, **fleet.NODE_LOADERS}
 NodeQuery = build_node_query(NODE_LOADERS)
@@ -69,6 +70,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # Before CachedDocuments, which validates: the bounds come first.
         lambda: DocumentBounds(signed_in, anonymous, field_merging),
         RefuseControlCharacters,
+        SubscriptionsOnlyOverWebSocket,
         lambda: CachedDocuments(documents, validator=validator(settings.suggestions_enabled)),
         with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
         # An instance too: no request state, and its rule class keys the cache.
