@@ -363,7 +363,7 @@ async def insert_session(
     return absolute_expires_at
 
 
-async def revoke_session(conn: Executor, token_hash: bytes) -> None:
+async def revoke_session(conn: asyncpg.Pool | Conn, token_hash: bytes) -> None:
     await conn.execute(
         "update sessions set revoked_at = now() where token_hash = $1 and revoked_at is null",
         token_hash,

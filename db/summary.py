@@ -130,6 +130,8 @@ _STORED_COLUMNS = (
 )
 _STORED = ", ".join(_STORED_COLUMNS)
 _UPDATED = ", ".join(f"{c} = excluded.{c}" for c in _STORED_COLUMNS)
+# In summary_cache's column order, after its five key and version columns.
+_STORED_FROM_COMPUTED = ", ".join(f"c.{c}" for c in _STORED_COLUMNS)
 
 # $1 organization, $2 user, $3 all sites visible, $4 view keys (0 = fleet),
 # $5 how many top sites, $6 read and fill the shared cache. The views found
@@ -165,15 +167,14 @@ computed as (
 )"""
 _STORE = f"""
 , stored as (
-    insert into summary_cache (user_id, view_key, organization_id, version, today, {_STORED})
-    select $2, c.view_key, $1, (select v from version), (select today from day), {_STORED}
+    -- summary_cache_fill (migration 0026) skips a fill that races another
+    -- request's in a REPEATABLE READ snapshot (db/snapshot.py) rather than
+    -- failing the read. A select: the answer refers to it, so that it runs.
+    select summary_cache_fill(array_agg(
+               row($2, c.view_key, $1, (select v from version), (select today from day),
+                   {_STORED_FROM_COMPUTED})::summary_cache))
       from computed c
      where $6::boolean
-     order by c.view_key  -- one lock order for concurrent fillers
-    on conflict (organization_id, user_id, view_key) do update
-       set organization_id = excluded.organization_id, version = excluded.version,
-           today = excluded.today, {_UPDATED}
-     where summary_cache.version <= excluded.version
 )"""
 _ANSWER = f"""
 select view_key, {_STORED},
@@ -183,14 +184,14 @@ select view_key, {_STORED},
 union all
 select view_key, {_STORED}, coalesce((select day.as_of <> day.today from day), false),
        true, (select v from version), (select today from day)
-  from computed
+  from computed{{store}}
 """
-SUMMARIES_SQL = _READ + _STORE + _ANSWER
+SUMMARIES_SQL = _READ + _STORE + _ANSWER.format(store="\n cross join stored")
 # On a streaming replica nothing may write: the same reads, no `stored`
 # (a data-modifying CTE fails in a read-only transaction even with no rows).
 # What it computes is written through the primary off the request path
 # (`store_summaries`).
-SUMMARIES_READ_ONLY_SQL = _READ + _ANSWER
+SUMMARIES_READ_ONLY_SQL = _READ + _ANSWER.format(store="")
 
 # One summary computed elsewhere: $1 user, $2 view key, $3 organization,
 # $4 version, $5 day, then the stored columns. Kept only while the primary is
@@ -268,7 +269,9 @@ async def fetch_summaries(
     return rows
 
 
-async def store_summaries(conn: Executor, scope: ViewerScope, records: Sequence[Any]) -> None:
+async def store_summaries(
+    conn: asyncpg.Pool | Conn, scope: ViewerScope, records: Sequence[Any]
+) -> None:
     """Store summaries computed on a replica, where they are still current (primary)."""
     await conn.executemany(
         STORE_SQL,

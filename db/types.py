@@ -11,5 +11,8 @@ from __future__ import annotations
 import asyncpg
 import asyncpg.pool
 
+from db.snapshot import ReadSnapshot
+
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Executor = asyncpg.Pool | Conn
+# A ReadSnapshot reads (fetch, fetchrow, fetchval) in a query operation's snapshot.
+Executor = asyncpg.Pool | Conn | ReadSnapshot

@@ -25,30 +25,32 @@ from resolvers.viewer import Viewer
 
 class UserById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        return in_key_order(keys, await fetch_users_by_ids(self.context.pool, keys))
+        return in_key_order(keys, await fetch_users_by_ids(self.context.primary_db, keys))
 
 
 class OrganizationById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        return in_key_order(keys, await fetch_organizations_by_ids(self.context.pool, keys))
+        return in_key_order(keys, await fetch_organizations_by_ids(self.context.primary_db, keys))
 
 
 class DomainsByOrganizationId(Loader[int, list[str]]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[str]]:
         domains: dict[int, list[str]] = defaultdict(list)
-        for row in await fetch_domains_by_organization_ids(self.context.pool, keys):
+        for row in await fetch_domains_by_organization_ids(self.context.primary_db, keys):
             domains[row["organization_id"]].append(row["domain"])
         return [domains.get(key, []) for key in keys]
 
 
 class OnboardingRequestById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        return in_key_order(keys, await fetch_onboarding_requests_by_ids(self.context.pool, keys))
+        return in_key_order(
+            keys, await fetch_onboarding_requests_by_ids(self.context.primary_db, keys)
+        )
 
 
 class LatestOnboardingRequestByUserId(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_latest_onboarding_requests(self.context.pool, keys)
+        rows = await fetch_latest_onboarding_requests(self.context.primary_db, keys)
         return in_key_order(keys, rows, key="user_id")
 
 

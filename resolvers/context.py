@@ -1,7 +1,16 @@
-"""The per-request context that every resolver receives as `info.context`."""
+"""The per-request context that every resolver receives as `info.context`.
+
+Reads go through `context.db` (fleet data, on `read_pool`: a replica or the
+primary) and `context.primary_db` (accounts, on the primary): during a query
+operation, the request's `ReadSnapshot` (one consistent view for the whole
+answer) where it is on that database. Writes take their own connection and
+transaction from `context.pool`, and so does work that outlives the request.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +20,7 @@ from starlette.responses import Response
 
 from config import Settings
 from db.pool import StatementStats
+from db.snapshot import ReadSnapshot
 from resolvers.loaders import LoaderRegistry
 from resolvers.viewer import Viewer, keep_session_alive, load_viewer
 from resolvers.viewer_state import ViewerState
@@ -43,6 +53,7 @@ class Context:
     loaders: LoaderRegistry = field(init=False)
     # graphql-transport-ws: the connection_init payload (Strawberry sets it).
     connection_params: dict[str, Any] | None = None
+    snapshot: ReadSnapshot | None = field(default=None, init=False)
 
     @property
     def answer_is_current(self) -> bool:
@@ -53,6 +64,31 @@ class Context:
     def __post_init__(self) -> None:
         self.read_pool = self.pool
         self.loaders = LoaderRegistry(self)
+
+    @property
+    def db(self) -> asyncpg.Pool | ReadSnapshot:
+        """Where fleet reads go: the operation's snapshot while one is open (on
+        `read_pool`), else `read_pool`."""
+        return self.snapshot if self.snapshot is not None else self.read_pool
+
+    @property
+    def primary_db(self) -> asyncpg.Pool | ReadSnapshot:
+        """Where reads that stay on the primary go (accounts): the operation's
+        snapshot when it is on the primary, else the pool."""
+        if self.snapshot is not None and self.read_pool is self.pool:
+            return self.snapshot
+        return self.pool
+
+    @contextlib.asynccontextmanager
+    async def read_snapshot(self) -> AsyncIterator[None]:
+        """Reads within share one snapshot (opened by the first of them) on
+        `read_pool`, so `route_reads` must have run before."""
+        snapshot = self.snapshot = ReadSnapshot(self.read_pool)
+        try:
+            yield
+        finally:
+            self.snapshot = None
+            await snapshot.close()
 
 
 def language_from_header(accept_language: str | None) -> str:

@@ -131,7 +131,7 @@ async def products_page(
     page = page_request(first, after)
     after_id = _id_cursor(page, context)
     criteria = await product_criteria(context, query)
-    pool = context.read_pool
+    pool = context.db
     rows: list[asyncpg.Record] = []
     total: Callable[[], Awaitable[int]]
     if group_pk is not None:
@@ -184,7 +184,7 @@ async def sites_page(
     query = query or SiteQuery()
     country = query.country.strip().upper() if query.country else None
     pattern = like_pattern(context, query.search)
-    pool = context.read_pool
+    pool = context.db
     rows = (
         await fetch_sites_page(
             pool,

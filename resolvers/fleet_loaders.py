@@ -34,13 +34,13 @@ FLEET = 0
 
 class SiteById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_sites_by_ids(self.context.read_pool, viewer_scope(self.context), keys)
+        rows = await fetch_sites_by_ids(self.context.db, viewer_scope(self.context), keys)
         return in_key_order(keys, rows)
 
 
 class ProductById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_products_by_ids(self.context.read_pool, viewer_scope(self.context), keys)
+        rows = await fetch_products_by_ids(self.context.db, viewer_scope(self.context), keys)
         return in_key_order(keys, rows)
 
 
@@ -48,30 +48,26 @@ class GroupById(Loader[int, asyncpg.Record | None]):
     """The viewer's own custom groups only."""
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_groups_by_ids(self.context.read_pool, viewer_scope(self.context), keys)
+        rows = await fetch_groups_by_ids(self.context.db, viewer_scope(self.context), keys)
         return in_key_order(keys, rows)
 
 
 class ProductCountBySiteId(Loader[int, int]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        counts = await fetch_site_product_counts(
-            self.context.read_pool, viewer_scope(self.context), keys
-        )
+        counts = await fetch_site_product_counts(self.context.db, viewer_scope(self.context), keys)
         return [counts.get(k, 0) for k in keys]
 
 
 class OpenRequestCountByProductId(Loader[int, int]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
-        counts = await fetch_open_request_counts(
-            self.context.read_pool, viewer_scope(self.context), keys
-        )
+        counts = await fetch_open_request_counts(self.context.db, viewer_scope(self.context), keys)
         return [counts.get(k, 0) for k in keys]
 
 
 class FamiliesByGroupId(Loader[int, list[asyncpg.Record]]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[asyncpg.Record]]:
         by_group: dict[int, list[asyncpg.Record]] = defaultdict(list)
-        for row in await fetch_group_families(self.context.read_pool, keys):
+        for row in await fetch_group_families(self.context.db, keys):
             by_group[row["group_id"]].append(row)
         return [by_group[k] for k in keys]
 
@@ -79,9 +75,7 @@ class FamiliesByGroupId(Loader[int, list[asyncpg.Record]]):
 class VisibleSitesByGroupId(Loader[int, list[asyncpg.Record]]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[list[asyncpg.Record]]:
         by_group: dict[int, list[asyncpg.Record]] = defaultdict(list)
-        for row in await fetch_group_sites(
-            self.context.read_pool, viewer_scope(self.context), keys
-        ):
+        for row in await fetch_group_sites(self.context.db, viewer_scope(self.context), keys):
             by_group[row["group_id"]].append(row)
         return [by_group[k] for k in keys]
 
@@ -95,7 +89,7 @@ class SummaryByView(Loader[int, SummaryRow | None]):
         on_replica = context.read_pool is not context.pool
         computed: list[asyncpg.Record] = []
         rows = await fetch_summaries(
-            context.read_pool,
+            context.db,
             scope,
             [None if k == FLEET else k for k in keys],
             read_only=on_replica,
@@ -128,7 +122,7 @@ class ProductPageByGroup(Loader[GroupProductsPage, list[asyncpg.Record]]):
         pages: dict[tuple[object, ...], list[asyncpg.Record]] = defaultdict(list)
         for (criteria, first, after_id, listed_only), groups in shapes.items():
             rows = await fetch_group_products_pages(
-                self.context.read_pool,
+                self.context.db,
                 scope,
                 criteria,
                 sorted(set(groups)),
@@ -157,11 +151,7 @@ class ProductCountByGroup(Loader[GroupProductsCount, int]):
         counts: dict[tuple[ProductCriteria, bool, int], int] = {}
         for (criteria, listed_only), groups in shapes.items():
             found = await count_group_products(
-                self.context.read_pool,
-                scope,
-                criteria,
-                sorted(set(groups)),
-                listed_only=listed_only,
+                self.context.db, scope, criteria, sorted(set(groups)), listed_only=listed_only
             )
             for group, n in found.items():
                 counts[(criteria, listed_only, group)] = n

@@ -186,7 +186,7 @@ async def delete_custom_group(context: Context, group_id: str) -> str:
 async def groups_page(context: Context, first: int | None, after: str | None) -> Page:
     """The viewer's own groups, oldest first."""
     scope = viewer_scope(context)
-    pool = context.read_pool
+    pool = context.db
 
     async def fetch(after_id: int | None, limit: int) -> list[asyncpg.Record]:
         return await fetch_groups_page(pool, scope, after_id=after_id, limit=limit)

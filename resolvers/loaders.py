@@ -104,5 +104,5 @@ def in_key_order(keys: Sequence[K], rows: Sequence[asyncpg.Record], key: str = "
 
 class FamilyById(Loader[int, asyncpg.Record | None]):
     async def batch_load_fn(self, keys: Sequence[int]) -> list[asyncpg.Record | None]:
-        rows = await fetch_families_by_ids(self.context.read_pool, keys)
+        rows = await fetch_families_by_ids(self.context.db, keys)
         return in_key_order(keys, rows)

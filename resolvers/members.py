@@ -49,7 +49,7 @@ async def organization_members(
 ) -> Page:
     """The organization's users by id: its administrators only (FORBIDDEN otherwise)."""
     _require_admin_of(context, organization_pk)
-    pool = context.read_pool
+    pool = context.db
 
     async def fetch(after_id: int | None, limit: int) -> list[asyncpg.Record]:
         return await fetch_members_page(pool, organization_pk, after_id=after_id, limit=limit)
@@ -84,7 +84,7 @@ async def user_visible_sites(
     assert viewer.organization_id is not None
     if not viewer.is_admin:
         raise _forbidden(context)
-    rows = await fetch_users_in_organization(context.read_pool, viewer.organization_id, [user_pk])
+    rows = await fetch_users_in_organization(context.db, viewer.organization_id, [user_pk])
     if not rows:
         raise _forbidden(context)
     user = rows[0]

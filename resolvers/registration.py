@@ -438,7 +438,7 @@ async def join_organization(
 async def organization_choices(context: Context, email: str) -> list[asyncpg.Record]:
     """The organizations owning the most specific registered domain of `email`."""
     return await fetch_organizations_for_domains(
-        context.pool, domain_and_parents(email_domain(email))
+        context.primary_db, domain_and_parents(email_domain(email))
     )
 
 
@@ -676,7 +676,7 @@ async def onboarding_request_page(
 ) -> Page:
     """Staff: onboarding requests oldest first, keyset by id."""
     require_staff(context)
-    pool = context.pool
+    pool = context.primary_db
 
     async def fetch(after_id: int | None, limit: int) -> list[asyncpg.Record]:
         return await fetch_onboarding_request_page(

@@ -30,6 +30,7 @@ from schema.extensions import (
 from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
 from schema.read_routing import ReadRouting
+from schema.read_snapshot import OneSnapshotPerQuery
 from schema.subscriptions import Subscription
 from schema.suggestions import executor_without_suggestions, validator
 from schema.websocket_operations import SubscriptionsOnlyOverWebSocket
@@ -81,6 +82,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         LogClientErrors,
         RequestErrorCodes,
         MaskUnexpectedErrors,
+        # After ReadRouting: the snapshot is taken on the pool it chose.
+        OneSnapshotPerQuery,
     ]
     if not settings.introspection_enabled:
         # An instance, like the depth limiter: it only adds its rule class.

@@ -36,5 +36,5 @@ NODE_LOADERS = {"ProductFamily": family_node}
 class CatalogQuery:
     @strawberry.field(description="The product families (public: LIMITED access may read it).")
     async def product_families(self, info: strawberry.Info[Context, None]) -> list[ProductFamily]:
-        rows = await fetch_families(info.context.read_pool)
+        rows = await fetch_families(info.context.db)
         return [ProductFamily.from_row(row) for row in rows]

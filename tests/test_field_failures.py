@@ -263,3 +263,35 @@ def test_a_failing_field_leaves_loads_shared_with_other_paths_complete(
     for path in nulled:
         if not any(path[:n] in nulled for n in range(1, len(path))):
             assert path in reported, (query, path, errors)
+
+
+async def test_a_database_error_in_a_load_is_a_masked_coded_error_at_its_path(
+    app_client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    tenant = await create_tenant(db, sites=2, products=6)
+    user = await create_user(db, tenant)
+    # A failing dependency: the organizations' statement now fails in PostgreSQL.
+    await db.execute("alter table organizations rename column division to division_gone")
+
+    response = await app_client.http.post(
+        "/graphql",
+        json={
+            "query": "{ viewer { email organization { name } } summary { productCount } "
+            "customGroups { totalCount } }"
+        },
+        headers={"Authorization": f"Bearer {user.token}"},
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["data"] == {
+        "viewer": {"email": user.email, "organization": None},
+        "summary": {"productCount": 6},
+        "customGroups": {"totalCount": 0},
+    }
+    [error] = body["errors"]
+    assert error["path"] == ["viewer", "organization"]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert error["extensions"]["requestId"]
+    assert "division" not in response.text

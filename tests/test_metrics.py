@@ -67,8 +67,9 @@ async def test_request_counters_latency_and_sql_per_request_move_with_requests(
     assert delta("service360_graphql_request_duration_seconds_count", operation="query") == 4
     assert delta("service360_graphql_request_duration_seconds_sum", operation="query") > 0
     assert delta("service360_sql_statements_per_request_count", operation="query") == 4
-    # One statement per request: the families query (none for the parse error).
-    assert delta("service360_sql_statements_per_request_sum", operation="query") == 3
+    # Three statements per request: the families query in its read snapshot
+    # (begin, select, commit); none for the parse error.
+    assert delta("service360_sql_statements_per_request_sum", operation="query") == 9
     assert delta("service360_sql_seconds_per_request_sum", operation="query") > 0
 
 
