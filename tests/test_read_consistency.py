@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
+from config import Settings
 from db.pool import create_pool
 from db.snapshot import ReadSnapshot
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import Tenant, create_tenant, create_user
 
 DASHBOARD = """
@@ -72,11 +75,20 @@ async def read(client: GraphQLClient, stop: asyncio.Event, answers: list[dict[st
             stop.set()
 
 
+@pytest.fixture
+async def executing_client(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    """No answer cache: every read executes, so every read races the churn."""
+    async with running_app(replace(settings, answer_cache_bytes=0)) as (app, state):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http=http, state=state)
+
+
 async def test_dashboards_read_beside_group_churn_are_whole_and_consistent(
-    client: GraphQLClient, db: asyncpg.Connection
+    executing_client: GraphQLClient, db: asyncpg.Connection
 ) -> None:
     tenant = await create_tenant(db, sites=3, products=30)
-    owner = client.signed_in((await create_user(db, tenant)).token)
+    owner = executing_client.signed_in((await create_user(db, tenant)).token)
     stop = asyncio.Event()
     answers: list[dict[str, Any]] = []
 
