@@ -21,8 +21,8 @@ import pytest
 from config import Settings
 from db.pool import create_pool
 from db.snapshot import ReadSnapshot
-from tests.conftest import GraphQLClient, running_app
 from tests.fleet_data import Tenant, create_tenant, create_user
+from tests.support.app import GraphQLClient, running_app
 
 DASHBOARD = """
 { summary { productCount }
