@@ -259,9 +259,19 @@ async def create_account(context: Context, form: AccountForm) -> None:
             existing = await lock_user_by_email(conn, email.address)
             assert existing is not None
             # An unverified account belongs to whoever proves the mailbox: this
-            # registration replaces the earlier one (a resend carries it), and
-            # the codes already sent keep carrying theirs.
+            # registration replaces the earlier one (a resend carries it), the
+            # codes already sent keep carrying theirs, and this one's code goes
+            # out now, within the hourly cap but not the one-a-minute spacing:
+            # else the owner's own code would wait while someone else's,
+            # carrying that someone's password, was the only one in the mailbox.
             user = await replace_unverified_registration(conn, existing["id"], **registration)
+            if user is not None:
+                may_send = (
+                    await code_send_wait_seconds(
+                        conn, email.address, 0, settings.code_max_per_hour
+                    )
+                    == 0
+                )
             if user is None:
                 if may_send:
                     await record_code_send(conn, email.address)

@@ -101,9 +101,9 @@ async def test_a_resend_carries_the_owners_registration_made_inside_the_attacker
     client: GraphQLClient, db: asyncpg.Connection
 ) -> None:
     await register(client, ATTACKER_PASSWORD)
-    # Within a minute of the attacker's: no code can go now, the registration stays.
+    # Within a minute of the attacker's: the owner's own code goes out at once.
     await register(client, OWNER_PASSWORD)
-    assert await mails_to(db, VICTIM) == ["verification_code"]
+    assert await mails_to(db, VICTIM) == ["verification_code", "verification_code"]
     await next_minute(db)
     no_errors(await client.execute(RESEND, {"email": VICTIM}), "resendVerificationCode")
     code = await latest_code(db, VICTIM)
@@ -155,7 +155,9 @@ async def test_concurrent_registrations_of_one_address_make_one_account_that_one
     )
     assert all(error_codes(answer, "createAccount") == [] for answer in answers)
     assert await db.fetchval("select count(*) from users") == 1
-    assert await mails_to(db, VICTIM) == ["verification_code"]
+    # Each registration mails its own code, up to the hourly cap per address.
+    sent = await mails_to(db, VICTIM)
+    assert 1 <= len(sent) <= Settings().code_max_per_hour and set(sent) == {"verification_code"}
     code = await latest_code(db, VICTIM)
     no_errors(await client.execute(VERIFY_EMAIL, {"email": VICTIM, "code": code}), "verifyEmail")
     winner = await db.fetchval("select first_name from users")
@@ -184,3 +186,22 @@ async def test_concurrent_verifications_with_two_live_codes_let_exactly_one_clai
     other = ATTACKER_PASSWORD if winner == "Owner" else OWNER_PASSWORD
     assert await signs_in(client, in_force) == []
     assert await signs_in(client, other) == ["INVALID_CREDENTIALS"]
+
+
+async def test_the_owner_registering_within_the_attackers_minute_gets_a_code_of_their_own(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    # Fuzz finding F7: within the one-code-a-minute spacing the owner's own
+    # createAccount mailed nothing, and the only code in the mailbox, the
+    # first registrant's, put that registrant's password in force.
+    await register(client, ATTACKER_PASSWORD, first_name="Mallory")
+    attackers_code = await latest_code(db, VICTIM)
+    await register(client, OWNER_PASSWORD, first_name="Victoria")
+    owners_code = await latest_code(db, VICTIM)
+    assert owners_code != attackers_code
+    assert await mails_to(db, VICTIM) == ["verification_code", "verification_code"]
+    no_errors(
+        await client.execute(VERIFY_EMAIL, {"email": VICTIM, "code": owners_code}), "verifyEmail"
+    )
+    assert await signs_in(client, ATTACKER_PASSWORD) == ["INVALID_CREDENTIALS"]
+    assert await signs_in(client, OWNER_PASSWORD) == []
