@@ -267,9 +267,7 @@ async def create_account(context: Context, form: AccountForm) -> None:
             user = await replace_unverified_registration(conn, existing["id"], **registration)
             if user is not None:
                 may_send = (
-                    await code_send_wait_seconds(
-                        conn, email.address, 0, settings.code_max_per_hour
-                    )
+                    await code_send_wait_seconds(conn, email.address, 0, settings.code_max_per_hour)
                     == 0
                 )
             if user is None:
