@@ -75,6 +75,7 @@ class Settings:
     persisted_queries: str = "apq"
     apq_max_document_bytes: int = 50_000
     apq_max_stored: int = 10_000
+    apq_max_per_client: int = 100
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     metrics_dir: str = ""
     # Bearer token that /metrics asks for; without one, /metrics is not served.
@@ -222,6 +223,9 @@ class Settings:
                 "APQ_MAX_DOCUMENT_BYTES", cls.apq_max_document_bytes, 100, 10_000_000
             ),
             apq_max_stored=reader.integer("APQ_MAX_STORED", cls.apq_max_stored, 1, 10_000_000),
+            apq_max_per_client=reader.integer(
+                "APQ_MAX_PER_CLIENT", cls.apq_max_per_client, 1, 10_000_000
+            ),
             trusted_proxies=reader.networks("TRUSTED_PROXIES", cls.trusted_proxies),
             metrics_dir=env.get("METRICS_DIR", cls.metrics_dir),
             metrics_token=reader.token("METRICS_TOKEN"),

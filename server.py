@@ -103,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
                 mode=settings.persisted_queries,
                 max_document_bytes=settings.apq_max_document_bytes,
                 max_stored=settings.apq_max_stored,
+                max_per_client=settings.apq_max_per_client,
             ),
         }
         # The change feed and what it keeps exact (DESIGN §6, §8).

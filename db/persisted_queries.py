@@ -1,4 +1,4 @@
-"""Persisted GraphQL documents (table persisted_queries, migration 0030)."""
+"""Persisted GraphQL documents (table persisted_queries, migrations 0030, 0031)."""
 
 from __future__ import annotations
 
@@ -25,17 +25,25 @@ async def touch_persisted_query(conn: Executor, sha256: str, older_than_seconds:
     )
 
 
-async def store_automatic_query(conn: Executor, sha256: str, document: str, cap: int) -> None:
-    """Keep an automatic persisted query; past `cap` of them, drop the least used.
+async def store_automatic_query(
+    conn: Executor, sha256: str, document: str, *, cap: int, client: str, per_client: int
+) -> bool:
+    """Keep an automatic persisted query registered by `client`, unless that
+    client already has `per_client` of them; past `cap` in all, drop the least
+    used. Returns whether the document is stored.
 
-    One statement: the insert and the eviction see the same snapshot, so the
-    table may briefly hold a few more than `cap` under concurrent inserts.
+    One statement: the quota, the insert and the eviction see the same
+    snapshot, so under concurrent inserts a client may briefly hold a few more
+    than its quota, and the table a few more than `cap`.
     """
-    await conn.execute(
+    stored = await conn.fetchval(
         """
-        with inserted as (
-            insert into persisted_queries (sha256, document)
-            values ($1, $2)
+        with quota as (
+            select count(*) as used from persisted_queries
+            where registered_by = $4 and not trusted
+        ), inserted as (
+            insert into persisted_queries (sha256, document, registered_by)
+            select $1, $2, $4 where (select used from quota) < $5
             on conflict (sha256) do update set last_used_at = now()
             returning sha256
         ), ranked as (
@@ -43,17 +51,23 @@ async def store_automatic_query(conn: Executor, sha256: str, document: str, cap:
                    row_number() over (order by last_used_at desc, created_at desc) as rank
             from persisted_queries
             where not trusted
+        ), evicted as (
+            delete from persisted_queries p
+            using ranked r
+            where p.sha256 = r.sha256 and r.rank >= $3
+              and exists (select 1 from inserted)
+              and p.sha256 <> all(select sha256 from inserted)
+            returning 1
         )
-        delete from persisted_queries p
-        using ranked r
-        where p.sha256 = r.sha256 and r.rank >= $3 and p.sha256 <> all(
-            select sha256 from inserted
-        )
+        select exists (select 1 from inserted)
         """,
         sha256,
         document,
         cap,
+        client,
+        per_client,
     )
+    return bool(stored)
 
 
 async def store_trusted_queries(

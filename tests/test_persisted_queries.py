@@ -229,3 +229,66 @@ async def test_persisted_queries_off_tells_clients_it_is_not_supported(
     assert first_error(hash_only)["extensions"]["code"] == "PERSISTED_QUERY_NOT_SUPPORTED"
     assert {"name": "PowerEdge"} in with_text.json()["data"]["productFamilies"]
     assert await db.fetchval("select count(*) from persisted_queries") == 0
+
+
+async def test_only_documents_that_parse_and_validate_are_stored(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    refused = [
+        "x" * 40_000,  # not GraphQL: the filler
+        "{ productFamilies { name }",  # does not parse
+        "{ productFamilies { nope } }",  # does not validate
+        "{" + " viewer { id }" * 100 + "}",  # over the bounds checked before validation
+    ]
+    async with http_client(settings) as http:
+        for document in refused:
+            response = await http.post(
+                "/graphql", json={"query": document, "extensions": apq(document)}
+            )
+            assert response.json().get("data") is None, document[:40]
+            again = await http.post("/graphql", json={"extensions": apq(document)})
+            assert first_error(again)["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+        valid = await http.post("/graphql", json={"query": FAMILIES, "extensions": apq(FAMILIES)})
+        assert valid.json()["data"]["productFamilies"]
+    stored = await db.fetch("select sha256, registered_by from persisted_queries")
+    assert [(row["sha256"], row["registered_by"]) for row in stored] == [
+        (sha(FAMILIES), "127.0.0.1")
+    ]
+
+
+async def test_each_client_address_has_a_quota_of_automatic_documents(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    limited = replace(settings, apq_max_per_client=3, apq_max_stored=100)
+    documents = [f"query Q{n} {{ productFamilies {{ name }} }}" for n in range(5)]
+    other = "query Other { productFamilies { id } }"
+    async with running_app(limited) as (app, _state):
+        clients = {
+            address: httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+                base_url="http://testserver",
+            )
+            for address in ("198.51.100.7", "198.51.100.8")
+        }
+        flooder, neighbour = clients.values()
+        for document in documents:
+            response = await flooder.post(
+                "/graphql", json={"query": document, "extensions": apq(document)}
+            )
+            # Over its quota a client's documents still run, unkept.
+            assert response.json()["data"]["productFamilies"], document
+        kept = await neighbour.post("/graphql", json={"query": other, "extensions": apq(other)})
+        assert kept.json()["data"]["productFamilies"]
+        over = await flooder.post("/graphql", json={"extensions": apq(documents[4])})
+        assert first_error(over)["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+        hit = await flooder.post("/graphql", json={"extensions": apq(other)})
+        assert hit.json()["data"]["productFamilies"]
+        for http in clients.values():
+            await http.aclose()
+    rows = await db.fetch(
+        "select registered_by, count(*) as n from persisted_queries group by 1 order by 1"
+    )
+    assert [(row["registered_by"], row["n"]) for row in rows] == [
+        ("198.51.100.7", 3),
+        ("198.51.100.8", 1),
+    ]

@@ -54,7 +54,7 @@ from web.http_graphql import (
 )
 from web.metrics import PERSISTED_QUERIES, observe_request, operation_label
 from web.negotiation import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, choose_media_type, wants_html
-from web.persisted_queries import PersistedQueries, PersistedQueryError
+from web.persisted_queries import PersistedQueries, PersistedQueryError, Resolution
 
 OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 # Before a read runs again after an outage: time for the pool to see its
@@ -227,15 +227,16 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request, params: GraphQLParams, media_type: str
     ) -> tuple[Response, str | None, str]:
         persisted: PersistedQueries | None = request.state.resources.get("persisted_queries")
-        query, persisted_sha = params.query, None
+        resolution = Resolution(params.query)
         if persisted is not None:
             try:
-                query, persisted_sha = await persisted.resolve(params.query, params.extensions)
+                resolution = await persisted.resolve(params.query, params.extensions)
             except PersistedQueryError as error:
                 PERSISTED_QUERIES.labels("miss" if error.status == 200 else "refused").inc()
                 raise
-            if persisted_sha is not None:
-                PERSISTED_QUERIES.labels("hit" if params.query is None else "registered").inc()
+            if resolution.sha256 is not None and not resolution.new:
+                PERSISTED_QUERIES.labels("hit").inc()
+        query = resolution.query
         if not query:
             raise MalformedRequest(400, "The request has no `query` (a GraphQL document).")
         operation = operation_name_in(query, params.operation_name)
@@ -274,12 +275,14 @@ class GraphQLApp(GraphQL[Context, None]):
                 LOOKUPS.labels("miss").inc()
         if probe is not None and probe.key is not None and answers is not None:
             try:
-                return await self._answer(request, params, media_type, query, operation, probe)
+                return await self._answer(
+                    request, params, media_type, query, operation, probe, resolution
+                )
             finally:
                 # Whatever happened, requests waiting for this answer never hang:
                 # they get the stored answer, or compute their own.
                 answers.finish(probe.key, answers.peek(probe.key))
-        return await self._answer(request, params, media_type, query, operation, probe)
+        return await self._answer(request, params, media_type, query, operation, probe, resolution)
 
     async def _answer(
         self,
@@ -289,8 +292,10 @@ class GraphQLApp(GraphQL[Context, None]):
         query: str,
         operation: str | None,
         probe: Probe | None,
+        resolution: Resolution,
     ) -> tuple[Response, str | None, str]:
-        """Execute the request and answer it (storing a cacheable answer)."""
+        """Execute the request and answer it (storing a cacheable answer, and a
+        new persisted document once it parsed and validated)."""
         is_get = request.method == "GET"
         answers: AnswerCache | None = request.state.resources.get("answer_cache")
         allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
@@ -315,6 +320,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
         body = process_result(result)
         verdict = judge(dict(body), media_type)
+        persisted: PersistedQueries | None = request.state.resources.get("persisted_queries")
+        if persisted is not None and resolution.new:
+            await self._register(request, persisted, resolution, verdict.outcome)
         if verdict.drop_data:
             body.pop("data", None)
         encoded = self.encode_json(body)
@@ -355,6 +363,19 @@ class GraphQLApp(GraphQL[Context, None]):
         probe = answers.probe(state, query, params.operation_name, params.variables)
         request.state.answer_probe = probe
         return probe
+
+    @staticmethod
+    async def _register(
+        request: Request, persisted: PersistedQueries, resolution: Resolution, outcome: str
+    ) -> None:
+        """Keep a new automatic persisted query once it parsed and validated:
+        a request error (parse, validation, limits) keeps nothing."""
+        if outcome == "request_error":
+            PERSISTED_QUERIES.labels("refused").inc()
+            return
+        client = request.client.host if request.client else "unknown"
+        stored = await persisted.register(resolution, client)
+        PERSISTED_QUERIES.labels("registered" if stored else "over_quota").inc()
 
     @staticmethod
     def _cache_headers(etag: str) -> dict[str, str]:

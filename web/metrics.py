@@ -71,7 +71,7 @@ SQL_SECONDS = Histogram(
 )
 PERSISTED_QUERIES = Counter(
     "service360_persisted_query_lookups_total",
-    "Persisted query lookups by result (hit, miss, registered, refused).",
+    "Persisted query lookups by result (hit, miss, registered, refused, over_quota).",
     ["result"],
 )
 POOL_IN_USE = Gauge(

@@ -15,6 +15,14 @@ Modes (`PERSISTED_QUERIES`):
 Documents live in PostgreSQL so that every worker shares them. A small
 per-worker cache keeps hot documents off the database: a document never
 changes under its hash, so a cached entry cannot be stale.
+
+An automatic document is stored only once its request ran through parsing
+and validation (`register`, called by the app after execution: text that is
+not GraphQL, or not valid against the schema, is never kept), and each
+client address may register at most `max_per_client` of them, so that no
+client can fill the store and evict everybody else's. Past its quota a
+client's documents still run; they are just not kept (Apollo clients then
+send the text again).
 """
 
 from __future__ import annotations
@@ -67,6 +75,16 @@ class PersistedQueryRequest:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """The document a request runs; `sha256` when it is persisted, `new` when
+    its text came with an unknown hash (to `register` once it validated)."""
+
+    query: str | None
+    sha256: str | None = None
+    new: bool = False
+
+
 def persisted_query_of(extensions: dict[str, Any] | None) -> PersistedQueryRequest | None:
     """The `persistedQuery` extension of a request, checked; None when absent."""
     if not extensions or "persistedQuery" not in extensions:
@@ -98,6 +116,7 @@ class PersistedQueries:
         mode: str,
         max_document_bytes: int,
         max_stored: int,
+        max_per_client: int = 100,
         cache_size: int = 1000,
     ) -> None:
         if mode not in MODES:
@@ -106,16 +125,16 @@ class PersistedQueries:
         self.mode = mode
         self.max_document_bytes = max_document_bytes
         self.max_stored = max_stored
+        self.max_per_client = max_per_client
         self._cache_size = cache_size
         # hash -> cached entry, most recently used last.
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
 
-    async def resolve(
-        self, query: str | None, extensions: dict[str, Any] | None
-    ) -> tuple[str | None, str | None]:
+    async def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> Resolution:
         """The document to run for a request and its hash when it is persisted.
 
         Raises PersistedQueryError when the request cannot run as sent.
+        Stores nothing: see `register`.
         """
         if self.mode == "off":
             if query is None and extensions and "persistedQuery" in extensions:
@@ -123,7 +142,7 @@ class PersistedQueries:
                 raise PersistedQueryError(
                     "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED", 400
                 )
-            return query, None
+            return Resolution(query)
         requested = persisted_query_of(extensions)
         if requested is None:
             if self.mode == "only" and query is not None:
@@ -133,13 +152,13 @@ class PersistedQueries:
                     "PERSISTED_QUERY_REQUIRED",
                     400,
                 )
-            return query, None
+            return Resolution(query)
         sha = requested.sha256
         known = await self._lookup(sha)
         if query is None:
             if known is None or (self.mode == "only" and not known[1]):
                 raise not_found()
-            return known[0], sha
+            return Resolution(known[0], sha)
         if sha256_hex(query) != sha:
             raise PersistedQueryError(
                 "The provided sha256Hash does not match the query text.",
@@ -153,7 +172,7 @@ class PersistedQueries:
                     "PERSISTED_QUERY_NOT_ALLOWED",
                     400,
                 )
-            return query, sha
+            return Resolution(query, sha)
         if known is None:
             # PostgreSQL refuses NUL in text; no document needs these characters.
             character = control_character_in(query)
@@ -170,9 +189,25 @@ class PersistedQueries:
                     "PERSISTED_QUERY_TOO_LARGE",
                     400,
                 )
-            await store_automatic_query(self.pool, sha, query, self.max_stored)
-            self._remember(sha, query, trusted=False)
-        return query, sha
+            return Resolution(query, sha, new=True)
+        return Resolution(query, sha)
+
+    async def register(self, resolution: Resolution, client: str) -> bool:
+        """Keep a new automatic document whose request parsed and validated;
+        False when `client` has used its quota (the document is not kept)."""
+        if not resolution.new or resolution.query is None or resolution.sha256 is None:
+            return False
+        stored = await store_automatic_query(
+            self.pool,
+            resolution.sha256,
+            resolution.query,
+            cap=self.max_stored,
+            client=client,
+            per_client=self.max_per_client,
+        )
+        if stored:
+            self._remember(resolution.sha256, resolution.query, trusted=False)
+        return stored
 
     async def _lookup(self, sha: str) -> tuple[str, bool] | None:
         cached = self._cache.get(sha)
