@@ -56,6 +56,8 @@ async def test_the_graphiql_tabs_run_on_the_demo_data_in_order(
     client: GraphQLClient, db: asyncpg.Connection
 ) -> None:
     assert await load_demo_data(db)
+    families = await run(client, "Welcome")
+    assert len(families["productFamilies"]) >= 8
     signed_in = (await run(client, "Sign in"))["signIn"]
     assert signed_in["userErrors"] == [] and signed_in["viewer"]["role"] == "ADMIN"
     token = signed_in["session"]["token"]
