@@ -31,6 +31,8 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from db.availability import database_unavailable
+
 logger = logging.getLogger("service360.db")
 
 BEGIN = "begin isolation level repeatable read"
@@ -129,8 +131,14 @@ class ReadSnapshot:
             self._closed = True
             try:
                 await self._end("commit")
-            except Exception:
-                logger.exception("ending a request's read snapshot failed")
+            except Exception as error:
+                # The answer is already made; a connection lost or handed back
+                # during an outage is the outage (logged where it is answered),
+                # not a failure of ours: WARNING, and ERROR only for the rest.
+                if database_unavailable(error) or isinstance(error, asyncpg.InterfaceError):
+                    logger.warning("ending a request's read snapshot failed: %s", error)
+                else:
+                    logger.exception("ending a request's read snapshot failed")
             conn, self._conn = self._conn, None
             if conn is not None:
                 if conn.is_in_transaction():
