@@ -42,20 +42,6 @@ ReplicaState = Literal["up", "lagging", "down"]
 _HISTORY_SECONDS = 120.0
 
 
-def is_connection_failure(error: BaseException | None) -> bool:
-    """The server went away or refused us (as opposed to a bad statement)."""
-    return isinstance(
-        error,
-        OSError
-        | TimeoutError
-        | asyncpg.InterfaceError
-        | asyncpg.ConnectionDoesNotExistError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.AdminShutdownError
-        | asyncpg.TooManyConnectionsError,
-    )
-
-
 def describe(url: str) -> str:
     """host:port/db of a URL, without credentials: safe for logs and metrics."""
     parts = urlsplit(url)

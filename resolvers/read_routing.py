@@ -17,9 +17,10 @@ from typing import Any
 
 import asyncpg
 
+from db.availability import database_unavailable
 from db.fleet import ViewerScope
 from db.pool import current_stats
-from db.replicas import ReplicaSet, is_connection_failure
+from db.replicas import ReplicaSet
 from db.sessions import record_write_position
 from db.summary import store_summaries
 from resolvers.context import Context
@@ -58,8 +59,8 @@ def report_replica_failures(context: Context, errors: Sequence[BaseException | N
     if replicas is None or context.read_pool is context.pool:
         return
     for error in errors:
-        if is_connection_failure(error):
-            assert error is not None
+        # The same verdict that answers 503 and retries the read (web/graphql_app.py).
+        if error is not None and database_unavailable(error):
             replicas.report_failure(context.read_pool, error)
             return
 
