@@ -6,9 +6,7 @@
   operation is planned once; plain attribute reads of scalars, enums, objects
   and lists are completed by the plan, everything else by graphql-core's own
   algorithm. Answers and errors are the stock ones.
-* ``DocumentCache``: parsed and validated documents by the hash of their text,
-  with an analysis (tokens, aliases, depth, cost inputs) from which per-request
-  limits are checked without walking the document again.
+* ``DocumentCache``: parsed and validated documents by the hash of their text.
 
 Strawberry: ``graphql_jit.strawberry`` (``execution_context_class("compiled")``
 and the ``CachedDocuments`` extension). Differential testing:
@@ -16,14 +14,7 @@ and the ``CachedDocuments`` extension). Differential testing:
 """
 
 from graphql_jit.compiler import OperationPlan
-from graphql_jit.document_cache import (
-    CachedDocument,
-    DocumentAnalysis,
-    DocumentCache,
-    DocumentLimits,
-    FieldUsage,
-    check_limits,
-)
+from graphql_jit.document_cache import CachedDocument, DocumentCache
 from graphql_jit.executor import (
     CompiledExecutionMixin,
     CompiledExecutor,
@@ -35,12 +26,8 @@ __all__ = [
     "CachedDocument",
     "CompiledExecutionMixin",
     "CompiledExecutor",
-    "DocumentAnalysis",
     "DocumentCache",
-    "DocumentLimits",
-    "FieldUsage",
     "OperationPlan",
     "PlanCache",
-    "check_limits",
     "compiled_executor_class",
 ]

@@ -15,11 +15,10 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
 from graphql_jit.compiler import Reader, attribute_reader
-from graphql_jit.document_cache import CachedDocument, DocumentCache, DocumentLimits, check_limits
+from graphql_jit.document_cache import CachedDocument, DocumentCache
 from graphql_jit.executor import CompiledExecutionMixin, PlanCache
 
 __all__ = [
@@ -107,19 +106,15 @@ class CachedDocuments(SchemaExtension):
     added by other extensions (``QueryDepthLimiter``, ``MaxAliasesLimiter``,
     ...) are part of the key, so they still apply, and ``parse_options`` (for
     instance ``max_tokens`` from ``MaxTokensLimiter``) are part of the text's
-    key. ``limits`` (fixed, or computed from the execution context for limits
-    that depend on the request) are checked from the cached analysis.
-    A syntax error is left to Strawberry, which parses again and reports it.
+    key. A syntax error is left to Strawberry, which parses again and reports it.
     """
 
     def __init__(
         self,
         cache: DocumentCache,
-        limits: DocumentLimits | Callable[[ExecutionContext], DocumentLimits | None] | None = None,
         validator: Callable[..., list[GraphQLError]] = validate_document,
     ) -> None:
         self.cache = cache
-        self.limits = limits
         # Strawberry's `validate_document` by default; another one may, for
         # instance, ask graphql-core to hide suggestions.
         self.validator = validator
@@ -146,13 +141,7 @@ class CachedDocuments(SchemaExtension):
         if context.pre_execution_errors is None and context.validation_rules:
             entry = self._entry()
             if entry is not None and entry.document is context.graphql_document:
-                errors = entry.validate(
-                    context.schema._schema,
-                    context.validation_rules,
-                    self.validator,
+                context.pre_execution_errors = entry.validate(
+                    context.schema._schema, context.validation_rules, self.validator
                 )
-                limits = self.limits(context) if callable(self.limits) else self.limits
-                if not errors and limits is not None:
-                    errors = check_limits(entry, limits)
-                context.pre_execution_errors = errors
         yield

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, parse
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
-from graphql_jit.document_cache import DocumentCache, DocumentLimits, Variable, check_limits
+from graphql_jit.document_cache import DocumentCache
 from graphql_jit.strawberry import CachedDocuments, strawberry_executor_class
 from tests.test_graphql_jit_differential import HAND_WRITTEN, ROOT, Query, formatted_result
 
@@ -55,49 +55,6 @@ def test_parse_options_are_part_of_the_key() -> None:
     assert cache.get(text) is not cache.get(text, max_tokens=100)
     with pytest.raises(GraphQLError, match="more than 3 tokens"):
         cache.get(text, max_tokens=3)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "{ a }",
-        "# a comment\n{ a b(x: 1) { c } }",
-        "query Q($v: Int = 3) { a(x: $v) ...F } fragment F on T { b }",
-    ],
-)
-def test_tokens_are_counted_as_the_parser_counts_them(text: str) -> None:
-    tokens = DocumentCache().get(text).analysis.tokens
-    parse(text, max_tokens=tokens)
-    with pytest.raises(GraphQLError, match=f"more than {tokens - 1} tokens"):
-        parse(text, max_tokens=tokens - 1)
-
-
-def test_analysis_counts_aliases_depth_and_keeps_cost_inputs() -> None:
-    text = """
-    query Q($n: Int) { a: tree { leaves(first: $n) { ...L } } b: tree { name } }
-    fragment L on Leaf { x: name stats { count } }
-    """
-    analysis = DocumentCache().get(text).analysis
-    assert analysis.aliases == 3
-    operation = analysis.operation("Q")
-    assert operation is not None and operation.depth == 3
-    tree = operation.fields[0]
-    leaves = tree.children[0]
-    assert (tree.alias, leaves.name, leaves.arguments) == (
-        "a",
-        "leaves",
-        (("first", Variable("n")),),
-    )
-    assert leaves.argument("first", {"n": 7}) == 7
-    assert [f.name for f in leaves.children] == ["name", "stats"]
-    assert leaves.children[0].on == "Leaf"
-    limits = DocumentLimits(max_depth=2, max_aliases=2, max_tokens=10)
-    messages = [error.message for error in check_limits(DocumentCache().get(text), limits)]
-    assert messages == [
-        "Syntax Error: Document contains more than 10 tokens. Parsing aborted.",
-        "3 aliases found. Allowed: 2",
-        "'Q' exceeds maximum operation depth of 2",
-    ]
 
 
 def _schemas() -> tuple[strawberry.Schema, strawberry.Schema, DocumentCache]:
