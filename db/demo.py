@@ -184,7 +184,6 @@ async def load_demo_data(conn: asyncpg.Connection, seed: int = 360) -> bool:
         if await conn.fetchval("select 1 from organization_domains where domain = 'acme.example'"):
             return False
         rng = random.Random(seed)
-        today = dt.date.today()
         families = await conn.fetch("select id, name from product_families order by id")
         org_ids: dict[str, int] = {}
         site_ids: dict[str, list[int]] = {}
@@ -216,6 +215,12 @@ async def load_demo_data(conn: asyncpg.Connection, seed: int = 360) -> bool:
                 [s[2] for s in org.sites],
             )
             site_ids[org.key] = [r["id"] for r in rows]
+            # Contract buckets count from the organization's today (db/summary.py), so
+            # the end dates do too: the README's numbers hold at any hour of the day.
+            today: dt.date = await conn.fetchval(
+                "select (now() at time zone time_zone)::date from organizations where id = $1",
+                org_id,
+            )
             products = []
             for n in range(org.product_count):
                 family = families[n % len(families)] if n < len(families) else rng.choice(families)
