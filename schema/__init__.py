@@ -6,10 +6,11 @@ mixin and the node loaders of their types; this module only assembles them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, DisableIntrospection, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -20,13 +21,7 @@ from schema import accounts, catalog, fleet
 from schema.cost import QueryCostLimiter
 from schema.credential_mutations import OneCredentialMutation
 from schema.document_bounds import DocumentBounds, DocumentBoundsLimits, field_merging_rule
-from schema.extensions import (
-    LogClientErrors,
-    MaskUnexpectedErrors,
-    RequestErrorCodes,
-    Schema,
-    with_error_code,
-)
+from schema.extensions import LogClientErrors, MaskUnexpectedErrors, RequestErrorCodes, Schema
 from schema.input_guard import RefuseControlCharacters
 from schema.node import build_node_query
 from schema.read_routing import ReadRouting
@@ -55,26 +50,24 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         max_tokens=settings.max_tokens,
         max_selections=settings.max_field_selections,
         max_aliases=settings.max_aliases,
+        max_depth=settings.max_query_depth,
     )
-    anonymous = DocumentBoundsLimits(
+    anonymous = replace(
+        signed_in,
         max_tokens=min(settings.anonymous_max_tokens, settings.max_tokens),
         max_selections=min(settings.anonymous_max_field_selections, settings.max_field_selections),
-        max_aliases=settings.max_aliases,
     )
     field_merging = field_merging_rule(settings.max_validation_work)
     # Factories where an extension reads the request after its first hook:
     # Strawberry hands a shared instance each request's execution context, so
-    # it could read another concurrent request's. The depth limiter stays an
-    # instance: its rule class keys the document cache, and its one hook reads
-    # the context before anything awaits.
+    # it could read another concurrent request's.
     extensions: list[Any] = [
         # Before CachedDocuments, which validates: the bounds come first.
         lambda: DocumentBounds(signed_in, anonymous, field_merging),
         RefuseControlCharacters,
         SubscriptionsOnlyOverWebSocket,
         lambda: CachedDocuments(documents, validator=validator(settings.suggestions_enabled)),
-        with_error_code(QueryDepthLimiter(max_depth=settings.max_query_depth), "QUERY_TOO_DEEP"),
-        # An instance too: no request state, and its rule class keys the cache.
+        # An instance: no request state, and its rule class keys the cache.
         AddValidationRules([OneCredentialMutation]),
         lambda: QueryCostLimiter(max_cost=settings.max_query_cost),
         ReadRouting,
@@ -86,7 +79,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         OneSnapshotPerQuery,
     ]
     if not settings.introspection_enabled:
-        # An instance, like the depth limiter: it only adds its rule class.
+        # An instance, like the rules above: it only adds its rule class.
         extensions.append(DisableIntrospection())
     executor = (
         execution_context_class(settings.graphql_executor) or StrawberryGraphQLCoreExecutionContext

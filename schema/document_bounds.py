@@ -7,16 +7,19 @@ compares every pair of fields sharing a response name: 1,000 repeats of
 small linear function of a bounded size, every request gets, in this order:
 
 1. a token ceiling for the parser (lower without a session);
-2. a ceiling on field selections and aliases, counted in one pass over the
-   document with every fragment expanded where it is spread (repeats
-   included). Each fragment is counted once and its count reused at every
-   spread, so fragments spreading fragments cannot make the count itself
+2. ceilings on aliases, field selections and depth, measured in one pass over
+   the document with every fragment expanded where it is spread (repeats
+   included). Each fragment is measured once and its measure reused at every
+   spread, so fragments spreading fragments cannot make the measuring itself
    exponential; a spread that closes a cycle counts nothing (validation
-   reports the cycle). Refused with QUERY_TOO_COMPLEX / TOO_MANY_ALIASES
-   before any validation rule runs;
+   reports the cycle). Refused with TOO_MANY_ALIASES / QUERY_TOO_COMPLEX /
+   QUERY_TOO_DEEP before any validation rule runs;
 3. a budget for the field-merging rule (graphql-core meters its comparisons;
    its own default, 500,000, is about a second of CPU): past it, validation
    stops with QUERY_TOO_COMPLEX.
+
+The query cost (schema/cost.py) is the one other walk: it needs the field
+types that validation vouches for and the request's variables.
 """
 
 from __future__ import annotations
@@ -52,63 +55,78 @@ class DocumentBoundsLimits:
     max_tokens: int
     max_selections: int
     max_aliases: int
+    max_depth: int
 
 
 @dataclass(frozen=True)
-class SelectionCount:
-    """Field selections and aliases of a document's operations, fragments expanded."""
+class DocumentMeasure:
+    """Field selections and aliases of a document's operations and the depth of
+    each operation (by name, "anonymous" without one), fragments expanded."""
 
     selections: int
     aliases: int
+    depths: tuple[tuple[str, int], ...]
 
 
 @dataclass
 class _Shape:
-    """What one definition selects itself, and the fragments it spreads (repeats kept)."""
+    """What one definition selects itself (its own depth too), and the fragments it
+    spreads, each with the depth it is spread at (``None``: inside an introspection
+    field, whose depth does not count)."""
 
     fields: int
     aliases: int
-    spreads: list[str]
+    depth: int
+    spreads: list[tuple[str, int | None]]
 
 
 def _shape(selection_set: SelectionSetNode) -> _Shape:
-    fields = aliases = 0
-    spreads: list[str] = []
-    stack = [selection_set]
+    fields = aliases = deepest = 0
+    spreads: list[tuple[str, int | None]] = []
+    stack: list[tuple[SelectionSetNode, int | None]] = [(selection_set, 0)]
     while stack:  # no recursion: the parser allows deep nesting
-        for selection in stack.pop().selections:
+        selections, depth = stack.pop()
+        for selection in selections.selections:
             if isinstance(selection, FieldNode):
                 fields += 1
                 aliases += selection.alias is not None
                 if selection.selection_set is not None:
-                    stack.append(selection.selection_set)
+                    # Depth as Strawberry's QueryDepthLimiter counts it: fields
+                    # with selections, introspection fields and theirs left out.
+                    inner = None
+                    if depth is not None and not selection.name.value.startswith("__"):
+                        inner = depth + 1
+                        deepest = max(deepest, inner)
+                    stack.append((selection.selection_set, inner))
             elif isinstance(selection, InlineFragmentNode):
-                stack.append(selection.selection_set)
+                stack.append((selection.selection_set, depth))
             elif isinstance(selection, FragmentSpreadNode):
-                spreads.append(selection.name.value)
-    return _Shape(fields, aliases, spreads)
+                spreads.append((selection.name.value, depth))
+    return _Shape(fields, aliases, deepest, spreads)
 
 
-def count_selections(document: DocumentNode) -> SelectionCount:
-    """Field selections and aliases of every operation, each fragment counted
-    at each of its spreads; linear in the size of the document."""
+def measure(document: DocumentNode) -> DocumentMeasure:
+    """Field selections, aliases and depths of every operation, each fragment
+    counted at each of its spreads; linear in the size of the document."""
     shapes = {
         d.name.value: _shape(d.selection_set)
         for d in document.definitions
         if isinstance(d, FragmentDefinitionNode)
     }
-    totals: dict[str, tuple[int, int]] = {}
+    totals: dict[str, tuple[int, int, int]] = {}
     # Depth-first over the spread graph without recursion, each fragment's
     # total made after those it spreads; a spread back onto the path is a
     # cycle and adds nothing.
     for root in shapes:
         if root in totals:
             continue
-        path: list[tuple[str, Iterator[str]]] = [(root, iter(shapes[root].spreads))]
+        path: list[tuple[str, Iterator[tuple[str, int | None]]]] = [
+            (root, iter(shapes[root].spreads))
+        ]
         on_path = {root}
         while path:
             name, spreads = path[-1]
-            for spread in spreads:
+            for spread, _ in spreads:
                 if spread in shapes and spread not in totals and spread not in on_path:
                     path.append((spread, iter(shapes[spread].spreads)))
                     on_path.add(spread)
@@ -118,22 +136,26 @@ def count_selections(document: DocumentNode) -> SelectionCount:
                 on_path.discard(name)
                 totals[name] = _expanded(shapes[name], totals)
     selections = aliases = 0
+    depths: list[tuple[str, int]] = []
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
-            fields, named = _expanded(_shape(definition.selection_set), totals)
+            fields, named, depth = _expanded(_shape(definition.selection_set), totals)
             selections = min(selections + fields, _SATURATED)
             aliases = min(aliases + named, _SATURATED)
-    return SelectionCount(selections, aliases)
+            depths.append((definition.name.value if definition.name else "anonymous", depth))
+    return DocumentMeasure(selections, aliases, tuple(depths))
 
 
-def _expanded(shape: _Shape, totals: dict[str, tuple[int, int]]) -> tuple[int, int]:
-    fields, aliases = shape.fields, shape.aliases
-    for spread in shape.spreads:
+def _expanded(shape: _Shape, totals: dict[str, tuple[int, int, int]]) -> tuple[int, int, int]:
+    fields, aliases, depth = shape.fields, shape.aliases, shape.depth
+    for spread, spread_at in shape.spreads:
         inner = totals.get(spread)  # unknown, or closing a cycle: nothing
         if inner is not None:
             fields = min(fields + inner[0], _SATURATED)
             aliases = min(aliases + inner[1], _SATURATED)
-    return fields, aliases
+            if spread_at is not None:
+                depth = min(max(depth, spread_at + inner[2]), _SATURATED)
+    return fields, aliases, depth
 
 
 class ValidationWorkExceeded(ValidationAbortedError):
@@ -171,8 +193,8 @@ def field_merging_rule(budget: int) -> type[OverlappingFieldsCanBeMergedRule]:
 
 
 class DocumentBounds(SchemaExtension):
-    """Token ceiling before parsing, selection and alias ceilings before validation,
-    and the budgeted field-merging rule in place of graphql-core's.
+    """Token ceiling before parsing, alias, selection and depth ceilings before
+    validation, and the budgeted field-merging rule in place of graphql-core's.
 
     Register it before any extension that validates (CachedDocuments): hooks
     are entered in the order of the schema's extension list.
@@ -208,27 +230,39 @@ class DocumentBounds(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            error = self._refusal(count_selections(document))
-            if error is not None:
-                context.pre_execution_errors = [error]
+            errors = self._refusals(measure(document))
+            if errors:
+                context.pre_execution_errors = errors
         yield
 
-    def _refusal(self, count: SelectionCount) -> GraphQLError | None:
+    def _refusals(self, measured: DocumentMeasure) -> list[GraphQLError]:
         limits, anonymous = self._limits()
-        if count.aliases > limits.max_aliases:
+        if measured.aliases > limits.max_aliases:
             # Strawberry's MaxAliasesLimiter wording, counted the same way.
-            return PublicError(
-                f"{count.aliases} aliases found. Allowed: {limits.max_aliases}",
-                "TOO_MANY_ALIASES",
-            )
-        if count.selections > limits.max_selections:
+            return [
+                PublicError(
+                    f"{measured.aliases} aliases found. Allowed: {limits.max_aliases}",
+                    "TOO_MANY_ALIASES",
+                )
+            ]
+        if measured.selections > limits.max_selections:
             who = " without a session" if anonymous else ""
-            return PublicError(
-                f"This document selects {count.selections} fields (fragments counted at "
-                f"each spread), over the limit of {limits.max_selections}{who}: "
-                "split it into smaller requests.",
-                "QUERY_TOO_COMPLEX",
-                selections=count.selections,
-                maxSelections=limits.max_selections,
+            return [
+                PublicError(
+                    f"This document selects {measured.selections} fields (fragments counted "
+                    f"at each spread), over the limit of {limits.max_selections}{who}: "
+                    "split it into smaller requests.",
+                    "QUERY_TOO_COMPLEX",
+                    selections=measured.selections,
+                    maxSelections=limits.max_selections,
+                )
+            ]
+        # Strawberry's QueryDepthLimiter wording, an error per operation too deep.
+        return [
+            PublicError(
+                f"'{name}' exceeds maximum operation depth of {limits.max_depth}",
+                "QUERY_TOO_DEEP",
             )
-        return None
+            for name, depth in measured.depths
+            if depth > limits.max_depth
+        ]

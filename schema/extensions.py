@@ -7,18 +7,18 @@ traceback; unexpected failures, which `MaskUnexpectedErrors` hides from the
 client, at ERROR with their traceback and the request id the client is given.
 `Schema` turns off Strawberry's own logging, which puts every error at ERROR.
 
-The limits themselves are Strawberry's extensions, set up in __init__.
+The limits on a document are in schema/document_bounds.py (tokens, aliases,
+selections, depth) and schema/cost.py (cost, list arguments).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError, ValidationContext
-from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from db.availability import database_unavailable
@@ -101,44 +101,6 @@ class Schema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Log nothing here: the extensions above log each error at its level."""
-
-
-def with_error_code(extension: AddValidationRules, code: str) -> AddValidationRules:
-    """Give every error of a validation-rule extension `extensions.code`.
-
-    Strawberry's depth and alias limiters report plain validation errors;
-    clients tell a refused query from a mistyped one by this code.
-    """
-    extension.validation_rules = [_coded(rule, code) for rule in extension.validation_rules]
-    return extension
-
-
-class _CodedContext:
-    """A validation context whose reported errors get `extensions.code`.
-
-    The limiters report through the context they are given, not through
-    `ValidationRule.report_error`, so the context is what is wrapped.
-    """
-
-    def __init__(self, context: ValidationContext, code: str) -> None:
-        self._context = context
-        self._code = code
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
-
-    def report_error(self, error: GraphQLError) -> None:
-        error.extensions = {**(error.extensions or {}), "code": self._code}
-        self._context.report_error(error)
-
-
-def _coded(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
-    class CodedRule(rule):  # type: ignore[valid-type,misc]
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(_CodedContext(context, code))
-
-    CodedRule.__name__ = rule.__name__
-    return CodedRule
 
 
 class RequestErrorCodes(SchemaExtension):

@@ -282,9 +282,11 @@ async def test_large_legitimate_documents_pass_the_bounds(client: GraphQLClient)
     assert "errors" not in body and body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
-def _naive_count(document: str) -> tuple[int, int]:
-    """Fragments inlined at every spread, recursively (exponential, for small cases)."""
+def _naive_count(document: str) -> tuple[int, int, int]:
+    """Fragments inlined at every spread, recursively (exponential, for small
+    cases); the depth is Strawberry's QueryDepthLimiter's own."""
     from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, parse
+    from strawberry.extensions.query_depth_limiter import determine_depth
 
     parsed = parse(document)
     fragments = {
@@ -307,7 +309,16 @@ def _naive_count(document: str) -> tuple[int, int]:
         return fields, aliases
 
     operation = parsed.definitions[0]
-    return walk(operation.selection_set)  # type: ignore[attr-defined]
+    depth = determine_depth(
+        node=operation,
+        fragments=fragments,
+        depth_so_far=0,
+        max_depth=10**6,
+        context=None,  # type: ignore[arg-type]  # only used to report, never here
+        operation_name="anonymous",
+        should_ignore=None,
+    )
+    return (*walk(operation.selection_set), depth)  # type: ignore[attr-defined]
 
 
 @st.composite
@@ -318,13 +329,20 @@ def _fragment_documents(draw: st.DrawFn) -> str:
     def body(first_spreadable: int) -> str:
         parts = []
         for _ in range(draw(st.integers(1, 4))):
-            kind = draw(st.sampled_from(["field", "alias", "nested", "inline", "spread"]))
-            if kind == "spread" and first_spreadable < count:
-                parts.append(f"...F{draw(st.integers(first_spreadable, count - 1))}")
+            kinds = ["field", "alias", "nested", "inline", "spread", "deep", "introspection"]
+            kind = draw(st.sampled_from(kinds))
+            spreadable = first_spreadable < count
+            spread = f"...F{draw(st.integers(first_spreadable, count - 1))}" if spreadable else ""
+            if kind == "spread" and spreadable:
+                parts.append(spread)
             elif kind == "alias":
                 parts.append("a: id")
             elif kind == "nested":
                 parts.append("organization { id name }")
+            elif kind == "deep":
+                parts.append(f"organization {{ members {{ nodes {{ id {spread} }} }} }}")
+            elif kind == "introspection":
+                parts.append(f'__type(name: "User") {{ ofType {{ name }} {spread} }}')
             elif kind == "inline":
                 parts.append("... on User { email }")
             else:
@@ -337,13 +355,13 @@ def _fragment_documents(draw: st.DrawFn) -> str:
 
 @given(_fragment_documents())
 @hypothesis_settings(max_examples=200, deadline=None)
-def test_selection_count_equals_fragments_inlined(document: str) -> None:
+def test_measure_equals_fragments_inlined_and_strawberrys_depth(document: str) -> None:
     from graphql import parse
 
-    from schema.document_bounds import count_selections
+    from schema.document_bounds import measure
 
-    counted = count_selections(parse(document))
-    assert (counted.selections, counted.aliases) == _naive_count(document)
+    measured = measure(parse(document))
+    assert (measured.selections, measured.aliases, measured.depths[0][1]) == _naive_count(document)
 
 
 # -- cost from coerced variables; list arguments capped (schema/cost.py) ---------
