@@ -269,7 +269,9 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"| dashboard statement right after a one-product write (in-process) | - "
             f"| {_fmt(first_read['after_write_p50_ms'])} | - | {first_read['views']} views, "
-            f"max {_fmt(first_read['after_write_max_ms'])} ms; cached "
+            f"max {_fmt(first_read['after_write_max_ms'])} ms; health change "
+            f"{_fmt(first_read.get('after_health_p50_ms'))} ms, move to another site "
+            f"{_fmt(first_read.get('after_move_p50_ms'))} ms; cached "
             f"{_fmt(first_read['cached_p50_ms'])} ms |"
         )
     for key, run in results["scenarios"].items():

@@ -1,5 +1,5 @@
 """Deleting what no rule reads any more: old throttle windows, code sends,
-sessions, one-time codes and sign-in failures."""
+sessions, one-time codes, sign-in failures and old fleet change images."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ async def delete_stale_rows(conn: asyncpg.Pool | asyncpg.Connection, window_seco
             -- Past the longest lockout (SIGN_IN_LOCKOUT_SECONDS at most 30 days).
             delete from sign_in_failures where last_failed_at < now() - interval '30 days'
             returning 1
+        ), changes as (
+            -- A summary stored longer ago than this is computed again rather
+            -- than moved forward (fleet_advance_summaries checks the log is whole).
+            delete from fleet_changes where recorded_at < now() - interval '10 minutes'
+            returning 1
         ), old_sessions as (
             delete from sessions
              where coalesce(revoked_at, expires_at) < now() - interval '1 day'
@@ -33,7 +38,7 @@ async def delete_stale_rows(conn: asyncpg.Pool | asyncpg.Connection, window_seco
         )
         select (select count(*) from throttles) + (select count(*) from sends)
              + (select count(*) from codes) + (select count(*) from old_sessions)
-             + (select count(*) from failures) as deleted
+             + (select count(*) from failures) + (select count(*) from changes) as deleted
         """,
         window_seconds,
     )

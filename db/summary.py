@@ -29,9 +29,18 @@ function `fleet_compute_summaries` (migration 0025).
 Computed summaries are shared between requests (migrations 0021-0024): each is
 stored with the tenant's data version and day, and every write that could
 change a summary bumps that version in its own transaction, so a stored
-summary is used only while it is still the exact answer. The statement reads
-what it finds and computes (and stores) only the rest; `use_cache=False`
-skips both, to measure or check the computation itself.
+summary is used only while it is still the exact answer. A stored summary is
+also kept for the viewer's site scope (all sites or some), so one stored for
+a scope that has since changed is never read.
+
+The first read after a product or service-request write does not compute
+again (migration 0090): such writes log what they changed (each product's
+image before and after) in `fleet_changes`, and `fleet_advance_summaries`
+moves the stored summaries forward by those images, reading the roll-ups
+only for the sites whose count moved. Other writes (groups, scopes, sites,
+bulk imports) force a computation. The statement reads what it finds
+current, moves what it can, computes (and stores) only the rest;
+`use_cache=False` skips all three, to measure or check the computation.
 """
 
 from __future__ import annotations
@@ -135,10 +144,12 @@ _STORED_FROM_COMPUTED = ", ".join(f"c.{c}" for c in _STORED_COLUMNS)
 
 # $1 organization, $2 user, $3 all sites visible, $4 view keys (0 = fleet),
 # $5 how many top sites, $6 read and fill the shared cache. The views found
-# in summary_cache at the tenant's current version and day are read back;
-# only the others go through fleet_compute_summaries() (migration 0025: the
-# roll-up reads), and are stored. This statement stays small to plan; the
-# large one is planned only when something must be computed.
+# in summary_cache at the tenant's current version, day and scope are read
+# back; those only logged writes left behind are moved forward
+# (fleet_advance_summaries, migration 0090); only the others go through
+# fleet_compute_summaries() (migration 0025: the roll-up reads). Both are
+# stored. This statement stays small to plan; the large one is planned only
+# when something must be computed.
 _READ = """
 with day as (
     select (now() at time zone o.time_zone)::date as today, d.as_of
@@ -154,16 +165,32 @@ cached as (
     select c.* from summary_cache c
      where c.user_id = $2 and c.organization_id = $1 and c.view_key = any($4::bigint[])
        and c.version = (select v from version) and c.today = (select today from day)
-       and $6::boolean
+       and c.all_sites = $3 and $6::boolean
+),
+behind as (
+    select array_agg(k) as keys from unnest($4::bigint[]) as k
+     where k not in (select view_key from cached)
+),
+advanced as (
+    -- Stored summaries that only logged product writes left behind, moved
+    -- forward by those writes (migration 0090): milliseconds, not a computation.
+    select a.* from behind
+     cross join lateral fleet_advance_summaries($1, $2, $3, behind.keys, $5) as a
+     where behind.keys is not null and $6::boolean
 ),
 missing as (
     select array_agg(k) as keys from unnest($4::bigint[]) as k
-     where k not in (select view_key from cached)
+     where k not in (select view_key from cached) and k not in (select view_key from advanced)
 ),
 computed as (
     select f.* from missing
      cross join lateral fleet_compute_summaries($1, $2, $3, missing.keys, $5) as f
      where missing.keys is not null
+),
+fresh as (
+    select a.*, true as advanced from advanced a
+    union all
+    select c.*, false from computed c
 )"""
 _STORE = f"""
 , stored as (
@@ -172,19 +199,20 @@ _STORE = f"""
     -- failing the read. A select: the answer refers to it, so that it runs.
     select summary_cache_fill(array_agg(
                row($2, c.view_key, $1, (select v from version), (select today from day),
-                   {_STORED_FROM_COMPUTED})::summary_cache))
-      from computed c
+                   {_STORED_FROM_COMPUTED}, $3)::summary_cache))
+      from fresh c
      where $6::boolean
 )"""
 _ANSWER = f"""
 select view_key, {_STORED},
        coalesce((select day.as_of <> day.today from day), false) as stale_contracts,
-       false as computed, (select v from version) as version, (select today from day) as today
+       false as computed, false as advanced, (select v from version) as version,
+       (select today from day) as today
   from cached
 union all
 select view_key, {_STORED}, coalesce((select day.as_of <> day.today from day), false),
-       true, (select v from version), (select today from day)
-  from computed{{store}}
+       true, advanced, (select v from version), (select today from day)
+  from fresh{{store}}
 """
 SUMMARIES_SQL = _READ + _STORE + _ANSWER.format(store="\n cross join stored")
 # On a streaming replica nothing may write: the same reads, no `stored`
@@ -199,12 +227,13 @@ SUMMARIES_READ_ONLY_SQL = _READ + _ANSWER.format(store="")
 # replica's) is never stored as current.
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(6, 6 + len(_STORED_COLUMNS)))
 STORE_SQL = f"""
-insert into summary_cache (user_id, view_key, organization_id, version, today, {_STORED})
-select $1, $2, $3, $4, $5, {_PLACEHOLDERS}
+insert into summary_cache (user_id, view_key, organization_id, version, today, {_STORED},
+                           all_sites)
+select $1, $2, $3, $4, $5, {_PLACEHOLDERS}, ${6 + len(_STORED_COLUMNS)}
  where coalesce((select fv.version from fleet_versions fv where fv.organization_id = $3), 0) = $4
 on conflict (organization_id, user_id, view_key) do update
    set organization_id = excluded.organization_id, version = excluded.version,
-       today = excluded.today, {_UPDATED}
+       today = excluded.today, all_sites = excluded.all_sites, {_UPDATED}
  where summary_cache.version <= excluded.version
 """
 
@@ -283,6 +312,7 @@ async def store_summaries(
                 r["version"],
                 r["today"],
                 *(r[c] for c in _STORED_COLUMNS),
+                scope.all_sites,
             )
             for r in records
         ],

@@ -25,6 +25,7 @@ FLEET_TABLES = {
     "product_open_requests",
     "fleet_versions",
     "summary_cache",
+    "fleet_changes",
 }
 # Copied to every node: small lists that fleet rows point at.
 REFERENCE_TABLES = {"product_families", "organizations", "organization_domains"}
