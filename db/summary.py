@@ -150,7 +150,7 @@ _STORED_FROM_COMPUTED = ", ".join(f"c.{c}" for c in _STORED_COLUMNS)
 # fleet_compute_summaries() (migration 0025: the roll-up reads). Both are
 # stored. This statement stays small to plan; the large one is planned only
 # when something must be computed.
-_READ = """
+_READ = f"""
 with day as (
     select (now() at time zone o.time_zone)::date as today, d.as_of
       from organizations o
@@ -174,6 +174,7 @@ behind as (
 advanced as (
     -- Stored summaries that only logged product writes left behind, moved
     -- forward by those writes (migration 0090): milliseconds, not a computation.
+    -- Whole summary_cache rows, at the current version.
     select a.* from behind
      cross join lateral fleet_advance_summaries($1, $2, $3, behind.keys, $5) as a
      where behind.keys is not null and $6::boolean
@@ -188,9 +189,9 @@ computed as (
      where missing.keys is not null
 ),
 fresh as (
-    select a.*, true as advanced from advanced a
+    select view_key, {_STORED}, true as advanced from advanced
     union all
-    select c.*, false from computed c
+    select view_key, {_STORED}, false from computed
 )"""
 _STORE = f"""
 , stored as (

@@ -275,92 +275,53 @@ begin
 end
 $$;
 
--- Migration 0026's fill, with the viewer's scope stored too.
-create or replace function summary_cache_fill(p_rows summary_cache[]) returns integer
-language plpgsql volatile as $fn$
-declare
-    stored integer;
+-- Migration 0026's fill, its update list now read from summary_cache's own
+-- columns (here: all_sites joins them), so that a column added later needs no
+-- copy of this function.
+do $do$
 begin
-    if p_rows is null or cardinality(p_rows) = 0 then
-        return 0;
-    end if;
-    insert into summary_cache as c
-    select r.* from unnest(p_rows) as r
-     order by r.view_key  -- one lock order for concurrent fillers
-    on conflict on constraint summary_cache_pkey do update
-       set organization_id = excluded.organization_id, version = excluded.version,
-           today = excluded.today, all_sites = excluded.all_sites,
-           products = excluded.products,
-           health_good = excluded.health_good, health_warning = excluded.health_warning,
-           health_critical = excluded.health_critical, health_unknown = excluded.health_unknown,
-           connected = excluded.connected, disconnected = excluded.disconnected,
-           not_configured = excluded.not_configured, code_current = excluded.code_current,
-           code_update_available = excluded.code_update_available,
-           code_unknown = excluded.code_unknown, contract_expired = excluded.contract_expired,
-           contract_within_30 = excluded.contract_within_30,
-           contract_within_90 = excluded.contract_within_90,
-           contract_active = excluded.contract_active, sr_open = excluded.sr_open,
-           sr_critical = excluded.sr_critical, sr_high = excluded.sr_high,
-           sr_medium = excluded.sr_medium, sr_low = excluded.sr_low,
-           site_count = excluded.site_count, family_ids = excluded.family_ids,
-           family_names = excluded.family_names, family_counts = excluded.family_counts,
-           site_ids = excluded.site_ids, site_names = excluded.site_names,
-           site_cities = excluded.site_cities, site_countries = excluded.site_countries,
-           site_counts = excluded.site_counts
-     where c.version <= excluded.version;
-    get diagnostics stored = row_count;
-    return stored;
-exception
-    when serialization_failure or deadlock_detected then
-        return 0;
-end;
-$fn$;
+    execute format($create$
+        create or replace function summary_cache_fill(p_rows summary_cache[]) returns integer
+        language plpgsql volatile as $fn$
+        declare
+            stored integer;
+        begin
+            if p_rows is null or cardinality(p_rows) = 0 then
+                return 0;
+            end if;
+            insert into summary_cache as c
+            select r.* from unnest(p_rows) as r
+             order by r.view_key  -- one lock order for concurrent fillers
+            on conflict on constraint summary_cache_pkey do update set %s
+             where c.version <= excluded.version;
+            get diagnostics stored = row_count;
+            return stored;
+        exception
+            when serialization_failure or deadlock_detected then
+                return 0;
+        end;
+        $fn$
+        $create$,
+        (select string_agg(format('%1$I = excluded.%1$I', a.attname), ', ' order by a.attnum)
+           from pg_attribute a
+          where a.attrelid = 'summary_cache'::regclass and a.attnum > 0
+            and not a.attisdropped and a.attname not in ('user_id', 'view_key')));
+end
+$do$;
 
 -- The stored summaries of `p_keys` that are behind the tenant's version only
--- by logged product changes, moved to the current version (same columns as
--- fleet_compute_summaries). Views it cannot prove exact are left out: not
+-- by logged product changes, moved to the current version (whole
+-- summary_cache rows, ready to store). Views it cannot prove exact are left out: not
 -- stored, stored for another scope or day, older than the last rebuild or
 -- than the log, or whose top sites a shrinking site could reorder past the
 -- stored list's end. The caller computes those.
 create function fleet_advance_summaries(
     p_org bigint, p_user bigint, p_all_sites boolean, p_keys bigint[], p_top integer)
-returns table (
-    view_key bigint,
-    products integer,
-    health_good integer,
-    health_warning integer,
-    health_critical integer,
-    health_unknown integer,
-    connected integer,
-    disconnected integer,
-    not_configured integer,
-    code_current integer,
-    code_update_available integer,
-    code_unknown integer,
-    contract_expired integer,
-    contract_within_30 integer,
-    contract_within_90 integer,
-    contract_active integer,
-    sr_open integer,
-    sr_critical integer,
-    sr_high integer,
-    sr_medium integer,
-    sr_low integer,
-    site_count integer,
-    family_ids bigint[],
-    family_names text[],
-    family_counts integer[],
-    site_ids bigint[],
-    site_names text[],
-    site_cities text[],
-    site_countries text[],
-    site_counts integer[]
-)
+returns setof summary_cache
 language plpgsql stable
 -- One plan per connection: planning this statement costs more than running it.
 set plan_cache_mode = force_generic_plan
 as $fn$
-#variable_conflict use_column
 declare
     v_now bigint;
     v_rebuild bigint;
@@ -548,7 +509,7 @@ begin
             on st.organization_id = p_org and st.id = r.site_id and r.rank <= p_top
          group by r.view_key
     )
-    select s.view_key,
+    select p_user, s.view_key, p_org, v_now, v_today,
            s.products + coalesce(d.products, 0),
            s.health_good + coalesce(d.health_good, 0),
            s.health_warning + coalesce(d.health_warning, 0),
@@ -583,7 +544,8 @@ begin
            case when sc.view_key is null then s.site_countries
                 else coalesce(ns.site_countries, '{}') end,
            case when sc.view_key is null then s.site_counts
-                else coalesce(ns.site_counts, '{}') end
+                else coalesce(ns.site_counts, '{}') end,
+           p_all_sites
       from stale s
       left join deltas d on d.view_key = s.view_key
       left join new_families nf on nf.view_key = s.view_key
