@@ -408,26 +408,17 @@ class OperationPlan:
                 self.child_plan(named, details)  # nested lists: for the stock path
             return field
         field.read, field.check_callable = reader
-        if inner is not None:
-            if is_leaf_type(inner):
-                field.kind = LEAF_LIST
-                field.coerce = self.coercers.get(inner)
-            elif isinstance(inner, GraphQLObjectType):
-                child = self.child_plan(inner, details)
-                if child is not None:
-                    field.kind = OBJECT_LIST
-                    field.child = child
-                    self._set_object_type(field, inner)
-            return field  # nested lists and abstract items: stock
-        if is_leaf_type(nullable_type):
-            field.kind = LEAF
-            field.coerce = self.coercers.get(nullable_type)
-        elif isinstance(nullable_type, GraphQLObjectType):
-            child = self.child_plan(nullable_type, details)
+        # One value or a list of them; nested lists and abstract types: stock.
+        completed = nullable_type if inner is None else inner
+        if is_leaf_type(completed):
+            field.kind = LEAF if inner is None else LEAF_LIST
+            field.coerce = self.coercers.get(completed)
+        elif isinstance(completed, GraphQLObjectType):
+            child = self.child_plan(completed, details)
             if child is not None:
-                field.kind = OBJECT
+                field.kind = OBJECT if inner is None else OBJECT_LIST
                 field.child = child
-                self._set_object_type(field, nullable_type)
+                self._set_object_type(field, completed)
         return field
 
     def _set_object_type(self, field: FieldPlan, object_type: GraphQLObjectType) -> None:

@@ -214,15 +214,7 @@ class CompiledExecutionMixin:
             position_context: Any,
         ) -> Any: ...
 
-        def complete_awaitable_value(
-            self,
-            return_type: GraphQLOutputType,
-            field_details_list: FieldDetailsList,
-            info: Any,
-            path: Path,
-            result: Any,
-            position_context: Any,
-        ) -> Any: ...
+        complete_awaitable_value = complete_value  # the same signature
 
         def complete_list_item_value(
             self,

@@ -22,7 +22,7 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from graphql import (
     GraphQLEnumType,
@@ -41,7 +41,14 @@ from graphql import (
 )
 from hypothesis import strategies as st
 
-__all__ = ["GeneratedQuery", "formatted_result", "generate_query", "queries", "same_result"]
+__all__ = [
+    "GeneratedQuery",
+    "QueryOptions",
+    "formatted_result",
+    "generate_query",
+    "queries",
+    "same_result",
+]
 
 _BUILTIN_VALUES: dict[str, list[Any]] = {
     "Int": [0, 1, 2, 3, -1, 7],
@@ -317,32 +324,28 @@ def generate_query(
     return GeneratedQuery(text, variables)
 
 
+class QueryOptions(TypedDict, total=False):
+    """The keyword arguments of ``generate_query``, for ``queries``."""
+
+    max_depth: int
+    max_fields: int
+    scalar_values: Mapping[str, Sequence[Any]] | None
+    skip_fields: Sequence[str]
+    omit_arguments: Sequence[str]
+
+
 def queries(
-    schema: GraphQLSchema,
-    *,
-    max_depth: int = 4,
-    max_fields: int = 5,
-    scalar_values: Mapping[str, Sequence[Any]] | None = None,
-    skip_fields: Sequence[str] = (),
-    omit_arguments: Sequence[str] = (),
+    schema: GraphQLSchema, **options: Unpack[QueryOptions]
 ) -> st.SearchStrategy[GeneratedQuery]:
-    """Operations over ``schema`` (see the module docstring).
+    """Operations over ``schema`` (see the module docstring), drawn by
+    ``generate_query`` with ``options``.
 
     Hypothesis draws the seed of a ``random.Random`` that builds the query:
     far fewer draws per example (a query takes hundreds of decisions), at the
     price of coarser shrinking; a failure still prints the whole query.
     """
     return st.builds(
-        lambda rng: generate_query(
-            rng,
-            schema,
-            max_depth=max_depth,
-            max_fields=max_fields,
-            scalar_values=scalar_values,
-            skip_fields=skip_fields,
-            omit_arguments=omit_arguments,
-        ),
-        st.randoms(use_true_random=True),
+        lambda rng: generate_query(rng, schema, **options), st.randoms(use_true_random=True)
     )
 
 
