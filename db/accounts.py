@@ -23,7 +23,9 @@ USER_COLUMNS = """
     u.site_scope, u.is_staff, u.created_at, u.verified_at
 """
 
-ORGANIZATION_COLUMNS = "o.id, o.name, o.division, o.kind, o.city, o.country, o.status"
+ORGANIZATION_COLUMNS = (
+    "o.id, o.name, o.division, o.kind, o.city, o.country, o.status, o.default_site_scope"
+)
 
 REQUEST_COLUMNS = """
     r.id, r.user_id, r.legal_name, r.domain, r.website, r.country, r.employee_count, r.status,
@@ -414,6 +416,14 @@ async def fetch_organizations_by_ids(conn: Executor, ids: Sequence[int]) -> list
         f"select {ORGANIZATION_COLUMNS} from organizations o where o.id = any($1::bigint[])",
         list(ids),
     )
+
+
+async def fetch_default_site_scope(conn: Executor, organization_id: int) -> str:
+    """The site scope a person attached to the organization now starts with."""
+    scope: str = await conn.fetchval(
+        "select default_site_scope from organizations where id = $1", organization_id
+    )
+    return scope
 
 
 async def fetch_domains_by_organization_ids(

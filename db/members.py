@@ -1,4 +1,5 @@
-"""Members of an organization: listing, site access and roles (administrators only)."""
+"""Members of an organization: listing, site access, roles and the default site scope of
+new members (administrators only)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from db.accounts import USER_COLUMNS
+from db.accounts import ORGANIZATION_COLUMNS, USER_COLUMNS
 from db.types import Conn, Executor
 
 
@@ -120,6 +121,21 @@ async def set_role(conn: Conn, organization_id: int, user_id: int, role: str) ->
         organization_id,
         user_id,
         role,
+    )
+    assert row is not None
+    return row
+
+
+async def set_default_site_scope(conn: Conn, organization_id: int, scope: str) -> asyncpg.Record:
+    """Set the scope new members start with; current members keep theirs."""
+    row = await conn.fetchrow(
+        f"""
+        update organizations o set default_site_scope = $2
+         where o.id = $1
+        returning {ORGANIZATION_COLUMNS}
+        """,
+        organization_id,
+        scope,
     )
     assert row is not None
     return row

@@ -1,8 +1,10 @@
-"""Organization administration: who the members are, which sites they see, their role.
+"""Organization administration: who the members are, which sites they see, their role,
+and which sites new members see at first.
 
-Only an ADMIN of the same organization lists members or changes scopes and
-roles, and an organization always keeps at least one ADMIN (the admins' rows
-are locked before any role change, so concurrent demotions cannot race).
+Only an ADMIN of the same organization lists members or changes scopes, roles
+and the default scope, and an organization always keeps at least one ADMIN
+(the admins' rows are locked before any role change, so concurrent demotions
+cannot race).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from db.members import (
     fetch_users_in_organization,
     lock_member,
     lock_organization_admins,
+    set_default_site_scope,
     set_role,
     set_site_access,
 )
@@ -28,7 +31,7 @@ from resolvers.fleet import SiteQuery, sites_page
 from resolvers.i18n import text
 from resolvers.ids import decode_id_of
 from resolvers.pagination import Page, id_keyset_page
-from resolvers.permissions import require_full_access
+from resolvers.permissions import require_full_access, require_viewer
 from resolvers.viewer import Viewer
 from resolvers.visibility import scope_of_user, user_error, viewer_scope
 
@@ -140,3 +143,29 @@ async def set_member_role(context: Context, user_id: str, role: Role) -> asyncpg
         if role == Role.MEMBER and admins == [member["id"]]:
             raise user_error(context, ErrorCode.INVALID, "last_admin", ["role"])
         return await set_role(conn, organization_id, member["id"], role)
+
+
+def default_site_scope(context: Context, organization_pk: int, stored: str) -> SiteScope:
+    """Organization.defaultSiteScope: for its administrators and the platform staff
+    (FORBIDDEN otherwise)."""
+    viewer = require_viewer(context)
+    if not viewer.is_staff:
+        _require_admin_of(context, organization_pk)
+    return SiteScope(stored)
+
+
+async def set_organization_default_site_scope(
+    context: Context, organization_id: str, scope: SiteScope
+) -> asyncpg.Record:
+    """The scope members attached from now on start with; current members keep theirs."""
+    viewer = require_full_access(context)
+    pk = decode_id_of(organization_id, "Organization")
+    if pk is None:
+        raise user_error(context, ErrorCode.NOT_FOUND, "not_found", ["input", "organizationId"])
+    if pk != viewer.organization_id or not viewer.is_admin:
+        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
+    async with context.pool.acquire() as conn, conn.transaction():
+        if viewer.user_id not in await lock_organization_admins(conn, pk):
+            # Demoted since this request began.
+            raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
+        return await set_default_site_scope(conn, pk, scope)

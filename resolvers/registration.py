@@ -21,6 +21,7 @@ import orjson
 from db.accounts import (
     close_pending_requests,
     count_onboarding_requests,
+    fetch_default_site_scope,
     fetch_onboarding_request_page,
     fetch_organizations_for_domains,
     fetch_password_context,
@@ -423,14 +424,20 @@ async def submit_professional_profile(context: Context, form: ProfileForm) -> as
 async def join_organization(
     conn: Conn, user: asyncpg.Record, organization: asyncpg.Record | Mapping[str, Any]
 ) -> asyncpg.Record:
-    """COMPLETE as a MEMBER seeing all sites (the organization's default)."""
+    """COMPLETE as a MEMBER with the organization's default site scope: every attach
+    path (domain match, division choice, onboarding approval) comes here.
+
+    With SELECTED_SITES the member sees no site until an administrator assigns
+    some (a new member has no user_sites rows).
+    """
+    scope = SiteScope(await fetch_default_site_scope(conn, organization["id"]))
     joined = await update_user_step(
         conn,
         user["id"],
         RegistrationStep.COMPLETE,
         organization_id=organization["id"],
         role=Role.MEMBER,
-        site_scope=SiteScope.ALL_SITES,
+        site_scope=scope,
     )
     await enqueue_mail(
         conn,
@@ -582,6 +589,8 @@ async def approve(
         country=request["country"],
         domain=request["domain"],
     )
+    # An ADMIN sees every site whatever the scope; members who follow get the
+    # new organization's default (join_organization).
     await update_user_step(
         conn,
         requester["id"],

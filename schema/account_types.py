@@ -17,6 +17,7 @@ from resolvers.account_loaders import (
 from resolvers.account_values import AccessLevel, RegistrationStep, Role, SiteScope, access_level
 from resolvers.context import Context
 from resolvers.ids import encode_id
+from resolvers.members import default_site_scope
 from resolvers.registration import latest_onboarding_request, organization_choices
 from schema.common import Connection, Node, describe_values
 
@@ -199,6 +200,7 @@ class Organization(Node):
     kind: OrganizationKind
     country: str
     pk: strawberry.Private[int]
+    stored_default_site_scope: strawberry.Private[str]
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Organization:
@@ -209,7 +211,20 @@ class Organization(Node):
             kind=OrganizationKind(row["kind"]),
             country=row["country"],
             pk=row["id"],
+            stored_default_site_scope=row["default_site_scope"],
         )
+
+    @strawberry.field(
+        description=(
+            "Which sites a member attached from now on sees at first: ALL_SITES, or "
+            "SELECTED_SITES with none until an administrator assigns some "
+            "(`setMemberSiteAccess`). A change applies only to members attached after it; "
+            "current members keep their access. Its administrators (and the platform "
+            "staff) only: FORBIDDEN otherwise. Set with `setDefaultSiteScope`."
+        )
+    )
+    def default_site_scope(self, info: Info) -> SiteScope | None:
+        return default_site_scope(info.context, self.pk, self.stored_default_site_scope)
 
     @strawberry.field(description="The email domains that belong to this organization.")
     async def domains(self, info: Info) -> list[str]:

@@ -119,6 +119,7 @@ FIELD_COSTS: dict[str, Cost] = {
     "CustomGroupPayload.userErrors": Cost(0, 10),
     "DeleteCustomGroupPayload.userErrors": Cost(0, 10),
     "MemberPayload.userErrors": Cost(0, 10),
+    "OrganizationPayload.userErrors": Cost(0, 10),
     "OnboardingDecisionPayload.userErrors": Cost(0, 10),
 }
 

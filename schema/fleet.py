@@ -48,6 +48,7 @@ from resolvers.members import (
 from resolvers.members import (
     set_member_role,
     set_member_site_access,
+    set_organization_default_site_scope,
 )
 from resolvers.members import (
     user_visible_sites as resolve_user_visible_sites,
@@ -55,7 +56,7 @@ from resolvers.members import (
 from resolvers.pagination import MAX_PAGE_SIZE, page_request
 from resolvers.permissions import HasFullAccess
 from resolvers.summary import load_group_summary, load_summary
-from schema.account_types import User
+from schema.account_types import Organization, User
 from schema.catalog import ProductFamily
 from schema.common import Connection, Node, connection_from_page
 from schema.mutations import MutationPayload, mutation
@@ -495,6 +496,19 @@ class MemberPayload(MutationPayload):
     member: User | None = None
 
 
+@strawberry.input(description="The site scope that members attached from now on start with.")
+class DefaultSiteScopeInput:
+    organization_id: strawberry.ID = strawberry.field(description="Your own organization.")
+    scope: SiteScope = strawberry.field(
+        description="ALL_SITES, or SELECTED_SITES: no site until an administrator assigns some."
+    )
+
+
+@strawberry.type(description="The organization as changed, or why it was not.")
+class OrganizationPayload(MutationPayload):
+    organization: Organization | None = None
+
+
 # --------------------------------------------------- used by the accounts types
 
 
@@ -618,6 +632,21 @@ class FleetMutation:
     ) -> MemberPayload:
         row = await set_member_role(info.context, user_id, role)
         return MemberPayload(member=User.from_row(row))
+
+    @mutation(
+        description=(
+            "Choose which sites members attached from now on see at first "
+            "(administrators only); current members keep their access."
+        ),
+        permission_classes=[HasFullAccess],
+    )
+    async def set_default_site_scope(
+        self, info: Info, input: DefaultSiteScopeInput
+    ) -> OrganizationPayload:
+        row = await set_organization_default_site_scope(
+            info.context, input.organization_id, input.scope
+        )
+        return OrganizationPayload(organization=Organization.from_row(row))
 
 
 # ------------------------------------------------------------------ nodes
