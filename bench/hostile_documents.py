@@ -42,6 +42,12 @@ def documents() -> Iterator[tuple[str, str]]:
             f"fragment F{i} on Query {{ f{i}: productFamilies {{ id }} }}" for i in range(100)
         ),
     )
+    nesting = "members { nodes { organization { ...F%d } } }"
+    chain = " ".join(f"fragment F{i} on Organization {{ {nesting % (i + 1)} }}" for i in range(40))
+    yield (
+        "fragments nesting fragments, depth 122",
+        "{ viewer { organization { ...F0 } } } " + chain + " fragment F40 on Organization { id }",
+    )
     yield "introspection (legitimate)", get_introspection_query(descriptions=True)
 
 
