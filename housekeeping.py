@@ -1,13 +1,12 @@
-"""A background task that keeps the tables that only grow from growing.
+"""A background service that keeps the tables that only grow from growing.
 
-Every worker runs it; the deletes are idempotent, so running them twice is
-harmless and costs little.
+Every worker runs it (under background.Supervisor); the deletes are
+idempotent, so running them twice is harmless and costs little.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
@@ -22,16 +21,6 @@ class Housekeeping:
         self._pool = pool
         self._window_seconds = window_seconds
         self._every_seconds = every_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def run_once(self) -> int:
         deleted = await delete_stale_rows(self._pool, self._window_seconds)
@@ -39,7 +28,8 @@ class Housekeeping:
             logger.info("stale rows deleted", extra={"deleted": deleted})
         return deleted
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Until cancelled: a round now, then one every `every_seconds`."""
         while True:
             try:
                 await self.run_once()

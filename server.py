@@ -26,9 +26,9 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypedDict
+from typing import Any, BinaryIO
 
 import asyncpg
 import orjson
@@ -39,19 +39,12 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from uvicorn.supervisors import Multiprocess
 
+from app_state import State, app_state
 from config import ConfigError, Settings, settings_help
-from db.changes import ChangeFeed
 from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import MigrationError, apply_migrations
-from db.pool import create_pool
-from db.replicas import ReplicaSet
-from housekeeping import Housekeeping
-from mail.sender import MailSender
-from resolvers.live import LiveSummaries
 from schema import build_schema
-from security.passwords import PasswordHashing
 from telemetry import configure_logging
-from web.answer_cache import AnswerCache
 from web.body_limit import BodyLimitMiddleware
 from web.cors import cors_middleware
 from web.failures import FailureMiddleware
@@ -60,13 +53,7 @@ from web.forwarded_for import ForwardedForMiddleware
 from web.graphiql import STATIC_PATH, graphiql_assets
 from web.graphql_app import GraphQLApp
 from web.health import healthz, readyz
-from web.metrics import (
-    MULTIPROC_ENV,
-    metrics_endpoint,
-    prepare_multiprocess_dir,
-    worker_gauge_sampler,
-)
-from web.persisted_queries import PersistedQueries
+from web.metrics import MULTIPROC_ENV, metrics_endpoint, prepare_multiprocess_dir
 from web.request_context import RequestContextMiddleware
 from web.security_headers import SecurityHeadersMiddleware
 
@@ -75,72 +62,13 @@ DATABASE_NAME = "service360"
 WORKER_STARTUP_SECONDS = 60
 
 
-class State(TypedDict):
-    pool: asyncpg.Pool
-    settings: Settings
-    resources: dict[str, Any]
-
-
 def create_app(settings: Settings) -> Starlette:
-    """The ASGI app. Resources (pool, hashing, mail sender) open in its lifespan."""
+    """The ASGI app. Resources (pool, hashing, background services) open in its lifespan."""
     if settings.database_url is None:
         raise ConfigError("DATABASE_URL must be set for the app (serve sets it)")
-    database_url = settings.database_url
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        pool = await create_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
-        )
-        resources: dict[str, Any] = {
-            "passwords": PasswordHashing(
-                settings.argon2_concurrency,
-                settings.argon2_niceness,
-                max_waiting=settings.argon2_max_queue,
-            ),
-            "persisted_queries": PersistedQueries(
-                pool,
-                mode=settings.persisted_queries,
-                max_document_bytes=settings.apq_max_document_bytes,
-                max_stored=settings.apq_max_stored,
-                max_per_client=settings.apq_max_per_client,
-            ),
-        }
-        # The change feed and what it keeps exact (DESIGN §6, §8).
-        changes = ChangeFeed(database_url)
-        answers = AnswerCache(settings.answer_cache_bytes)
-        live = LiveSummaries(pool, settings)
-        changes.subscribe(answers)
-        changes.subscribe(live)
-        resources["changes"] = changes
-        resources["answer_cache"] = answers
-        resources["live"] = live
-        live.start()
-        await changes.start()
-        replicas = ReplicaSet(
-            pool,
-            settings.database_replica_urls,
-            max_lag_seconds=settings.replica_max_lag_seconds,
-            check_seconds=settings.replica_check_seconds,
-            pool_max_size=settings.pool_max_size,
-        )
-        await replicas.start()
-        resources["replicas"] = replicas
-        mail_sender = MailSender(pool, settings)
-        mail_sender.start()
-        housekeeping = Housekeeping(pool, settings.throttle_window_seconds)
-        housekeeping.start()
-        try:
-            async with worker_gauge_sampler(pool, resources["passwords"]):
-                yield {"pool": pool, "settings": settings, "resources": resources}
-        finally:
-            await housekeeping.stop()
-            await mail_sender.stop()
-            await changes.stop()
-            await live.stop()
-            await replicas.close()
-            await pool.close()
-            resources["passwords"].close()
+    def lifespan(app: Starlette) -> contextlib.AbstractAsyncContextManager[State]:
+        return app_state(settings)
 
     graphql = GraphQLApp(
         build_schema(settings),

@@ -111,38 +111,19 @@ class ChangeFeed:
         self.subscribers: list[ChangeSubscriber] = []
         self.current = False
         self.connections = 0  # successful (re)connections, for tests and metrics
-        self._task: asyncio.Task[None] | None = None
-        self._conn: asyncpg.Connection | None = None
         self._listening = asyncio.Event()
 
     def subscribe(self, subscriber: ChangeSubscriber) -> None:
         self.subscribers.append(subscriber)
 
-    async def start(self, wait_seconds: float = 10.0) -> None:
-        """Start listening; waits (a bounded time) for the first connection."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="change-feed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), wait_seconds)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._conn is not None and not self._conn.is_closed():
-            self._conn.terminate()
-        self.current = False
-
     async def wait_current(self, seconds: float = 10.0) -> bool:
-        """True once listening (again); for tests and readiness."""
+        """True once listening (again); for the start, tests and readiness."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), seconds)
         return self.current
 
-    # ------------------------------------------------------------ internals
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting with back-off (a background service)."""
         backoff = self.min_backoff
         while True:
             lost = asyncio.Event()
@@ -155,7 +136,6 @@ class ChangeFeed:
                 await asyncio.sleep(backoff * (1 + random.random()))  # noqa: S311 - jitter
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            self._conn = conn
             try:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANGES_CHANNEL, self._on_change)
@@ -174,11 +154,12 @@ class ChangeFeed:
             finally:
                 self.current = False
                 self._listening.clear()
-                self._conn = None
                 if not conn.is_closed():
                     conn.terminate()
             await asyncio.sleep(backoff * (1 + random.random()))  # noqa: S311 - jitter
             backoff = min(backoff * 2, self.max_backoff)
+
+    # ------------------------------------------------------------ internals
 
     async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
         """Until the connection ends: the server closing it ends at once, a

@@ -77,7 +77,6 @@ class ReplicaSet:
     pool_max_size: int = 10
     replicas: list[Replica] = field(init=False)
     _history: deque[tuple[float, int]] = field(init=False, default_factory=deque)
-    _task: asyncio.Task[None] | None = field(init=False, default=None)
     _turn: itertools.count[int] = field(init=False, default_factory=itertools.count)
     _checked: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
@@ -86,31 +85,18 @@ class ReplicaSet:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Check every replica once (so the first requests can use them), then monitor."""
-        if not self.replicas:
-            return
-        await self.check()
-        self._task = asyncio.create_task(self._monitor(), name="replica-monitor")
+    async def monitor(self) -> None:
+        """Check every `check_seconds` until cancelled (a background service: an
+        unexpected failure of a check is logged and monitoring restarts)."""
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            await self.check()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        """Close the replicas' pools (once `monitor` has stopped)."""
         for replica in self.replicas:
             if replica.pool is not None:
                 await replica.pool.close()
-
-    async def _monitor(self) -> None:
-        while True:
-            await asyncio.sleep(self.check_seconds)
-            try:
-                await self.check()
-            except Exception:  # a bad check must not end monitoring
-                logger.exception("replica check failed")
 
     # ------------------------------------------------------------ checking
 

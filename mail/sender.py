@@ -5,7 +5,8 @@ transaction: several workers share the outbox without sending a row twice),
 sends them with no database connection held, and records each outcome. A
 crash between sending and recording leaves the row unsent, so it goes again
 when its lease ends (`MAIL_LEASE_SECONDS`: at least once); a recorded
-`sent_at` is never sent again. A graceful stop hands claimed mail back at
+`sent_at` is never sent again. A graceful stop (`request_stop`, then the
+supervisor's cancellation past its deadline) hands claimed mail back at
 once. Failures wait an exponentially growing delay, capped
 (`MAIL_RETRY_MAX_SECONDS`); the first success after failures makes every
 waiting mail due at once, so a backlog drains as soon as the server is back.
@@ -88,33 +89,24 @@ class MailSender:
         # A send failed for a reason that may pass (server down, 4xx): the
         # next success means the server is back.
         self._failing = False
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
-
-    async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Finish the mail being sent (up to the grace period), hand the rest back, stop.
+    def request_stop(self) -> None:
+        """`run` finishes the mail being sent, hands the rest back and returns.
 
         Mail claimed but not tried is released, due again at once for
         another worker or the next start, instead of waiting for its lease.
+        Cancelled mid-send (the supervisor's deadline), the round releases
+        the mail being sent too as it unwinds.
         """
         self._stopping = True
         self._wake.set()
-        if self._task is None:
-            return
-        done, _ = await asyncio.wait({self._task}, timeout=grace_seconds)
-        if not done:
-            # Cancelled mid-send: the round releases its claim as it unwinds.
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def wake(self) -> None:
         """Look for due mail now instead of at the next poll."""
         self._wake.set()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Deliver due mail until `request_stop` (a background service)."""
         while not self._stopping:
             try:
                 handled = await self.deliver_due()

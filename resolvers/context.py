@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from starlette.requests import HTTPConnection
@@ -25,6 +25,10 @@ from resolvers.loaders import LoaderRegistry
 from resolvers.viewer import Viewer, keep_session_alive, load_viewer
 from resolvers.viewer_state import ViewerState
 from telemetry import current_request_id
+
+if TYPE_CHECKING:  # both import this module
+    from app_state import AppResources
+    from resolvers.live import LiveConnection
 
 SUPPORTED_LANGUAGES = ("en", "fr")
 
@@ -41,7 +45,7 @@ class Context:
     client_ip: str
     request_id: str
     stats: StatementStats
-    resources: dict[str, Any] = field(default_factory=dict)
+    resources: AppResources
     # Where this request reads fleet data: the primary (`pool`) unless the
     # request is a query and a replica has replayed the viewer's last write
     # (resolvers/read_routing.py). Writes always use `pool`.
@@ -54,6 +58,9 @@ class Context:
     # graphql-transport-ws: the connection_init payload (Strawberry sets it).
     connection_params: dict[str, Any] | None = None
     snapshot: ReadSnapshot | None = field(default=None, init=False)
+    # A subscription connection's registration with the live summaries,
+    # set once connection_init authenticated it (resolvers/live.py).
+    live_connection: LiveConnection | None = field(default=None, init=False)
 
     @property
     def answer_is_current(self) -> bool:
@@ -118,7 +125,7 @@ async def build_context(
     pool: asyncpg.Pool,
     settings: Settings,
     stats: StatementStats,
-    resources: dict[str, Any],
+    resources: AppResources,
     viewer_state: ViewerState | None = None,
     viewer_known: bool = False,
 ) -> Context:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from background import Supervisor
 from config import Settings
 from db.changes import TenantChange, fetch_versions, fetch_viewers_with_versions
 from db.fleet import ViewerScope
@@ -112,12 +113,21 @@ class Topic:
 class LiveSummaries:
     """Per-worker registry of live connections, topics and their summaries.
 
-    Subscribes to the change feed (`db.changes.ChangeFeed`).
+    Subscribes to the change feed (`db.changes.ChangeFeed`); its tasks and
+    its sweep run under the worker's `Supervisor`.
     """
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, *, sweep_seconds: float = 30.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        background: Supervisor,
+        *,
+        sweep_seconds: float = 30.0,
+    ):
         self.pool = pool
         self.settings = settings
+        self.background = background
         self.sweep_seconds = sweep_seconds
         self.connections: dict[int, set[LiveConnection]] = defaultdict(set)  # by organization
         self.by_user: dict[int, set[LiveConnection]] = defaultdict(set)
@@ -126,39 +136,11 @@ class LiveSummaries:
         self.watch_count_by_user: dict[int, int] = defaultdict(int)
         self.versions: dict[int, tuple[int, object]] = {}  # org -> (summary version, day)
         self.recomputed_views = 0  # for tests and the bench
-        self._refreshing: dict[int, asyncio.Task[None]] = {}
+        self._refreshing: set[int] = set()  # organizations being recomputed
         self._again: set[int] = set()
         self._pending: dict[tuple[int, int, bool], set[Topic]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
         # Bounds the pool connections that recomputations take at once.
         self._compute_slots = asyncio.Semaphore(max(1, settings.pool_max_size // 2))
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="live-sweep")
-
-    async def stop(self) -> None:
-        tasks = [*self._tasks, *self._refreshing.values()]
-        if self._sweeper is not None:
-            tasks.append(self._sweeper)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    def _spawn(self, coroutine: object, name: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("live summary task failed", exc_info=task.exception())
 
     # ------------------------------------------------------------ connections
 
@@ -177,7 +159,7 @@ class LiveSummaries:
         context.viewer = state.viewer
         context.language = state.viewer.preferred_language
         connection = LiveConnection(context, state.viewer.token_hash)
-        context.resources = {**context.resources, "live_connection": connection}
+        context.live_connection = connection
         if state.viewer.organization_id is not None:
             self.connections[state.viewer.organization_id].add(connection)
             # What the first summaries will be computed at (or after): a later
@@ -194,7 +176,7 @@ class LiveSummaries:
         return True
 
     def disconnect(self, context: Context) -> None:
-        connection: LiveConnection | None = context.resources.get("live_connection")
+        connection = context.live_connection
         if connection is None or connection.closed:
             return
         connection.closed = True
@@ -243,12 +225,12 @@ class LiveSummaries:
             with contextlib.suppress(RuntimeError, OSError):
                 await websocket.close(code, reason)  # type: ignore[attr-defined]
 
-        self._spawn(close(), "live-close")
+        self.background.spawn("live-close", close())
 
     # ------------------------------------------------------------ watches
 
     def add_watch(self, context: Context, group_id: str | None) -> SummaryWatch:
-        connection: LiveConnection | None = context.resources.get("live_connection")
+        connection = context.live_connection
         if connection is None or connection.closed:
             raise PublicError("Sign in in connection_init first.", "UNAUTHENTICATED")
         viewer_scope(context)  # FULL access, as the query
@@ -331,7 +313,9 @@ class LiveSummaries:
             topics = self._pending.pop(scope_key)
             await self._compute(topic.scope, list(topics))
 
-        self._spawn(compute(), "live-first")
+        if self.background.spawn("live-first", compute()) is None:  # shutting down
+            del self._pending[scope_key]
+            topic.computed.set()  # its watcher sees "not found" instead of hanging
 
     async def _compute(self, scope: ViewerScope, topics: list[Topic]) -> None:
         views = sorted({t.key[3] for t in topics})
@@ -372,7 +356,7 @@ class LiveSummaries:
     def sessions_changed(self, user_id: int) -> None:
         connections = self.by_user.get(user_id)
         if connections:
-            self._spawn(self._revalidate(list(connections)), "live-sessions")
+            self.background.spawn("live-sessions", self._revalidate(list(connections)))
 
     def everything_changed(self) -> None:
         """The feed (re)connected: anything may have changed meanwhile."""
@@ -393,9 +377,11 @@ class LiveSummaries:
                     if org not in self._again:
                         return
             finally:
-                self._refreshing.pop(org, None)
+                self._refreshing.discard(org)
 
-        self._refreshing[org] = self._spawn(run(), "live-refresh")
+        self._refreshing.add(org)
+        if self.background.spawn("live-refresh", run()) is None:  # shutting down
+            self._refreshing.discard(org)
 
     async def _refresh_now(self, org: int) -> None:
         connections = list(self.connections.get(org, ()))
@@ -448,9 +434,10 @@ class LiveSummaries:
                 for watch in connection.watches:
                     watch.changed.set()
 
-    async def _sweep(self) -> None:
-        """Safety net and day changes: a tenant whose day or version moved
-        without a notification heard (contract buckets move at midnight)."""
+    async def sweep(self) -> None:
+        """Safety net and day changes (a background service): a tenant whose day
+        or version moved without a notification heard (contract buckets move
+        at midnight)."""
         while True:
             await asyncio.sleep(self.sweep_seconds)
             orgs = list(self.topics_by_org)
@@ -472,7 +459,7 @@ class LiveSummaries:
 
 async def watch_summary(context: Context, group_id: str | None) -> AsyncIterator[SummaryRow]:
     """The summary now, then each time it changes (and only then)."""
-    hub: LiveSummaries = context.resources["live"]
+    hub = context.resources.live
     watch = hub.add_watch(context, group_id)
     started = time.monotonic()
     try:

@@ -10,7 +10,6 @@ host, wait for a replica that has caught up or go to the primary.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,13 +27,14 @@ from resolvers.context import Context
 # Write-throughs in flight per worker at most; past that a computed summary is
 # simply not shared (the next read computes it again: exact either way).
 MAX_PENDING_STORES = 32
+SUMMARY_STORE = "summary-store"
 
 logger = logging.getLogger("service360.replicas")
 
 
 def replicas_of(context: Context) -> ReplicaSet | None:
-    replicas: ReplicaSet | None = context.resources.get("replicas")
-    return replicas if replicas is not None and replicas.replicas else None
+    replicas = context.resources.replicas
+    return replicas if replicas.replicas else None
 
 
 def route_reads(context: Context) -> None:
@@ -79,20 +79,17 @@ async def remember_write(context: Context) -> None:
 
 def store_through_primary(context: Context, scope: ViewerScope, records: Sequence[Any]) -> None:
     """Share summaries a replica computed: store them on the primary, off the request path."""
-    pending: set[asyncio.Task[None]] = context.resources.setdefault("summary_stores", set())
-    if len(pending) >= MAX_PENDING_STORES:
+    background = context.resources.background
+    if background.running(SUMMARY_STORE) >= MAX_PENDING_STORES:
         return
     pool = context.pool
 
     async def store() -> None:
         current_stats.set(None)  # not the request's statements
-        await store_summaries(pool, scope, records)
+        try:
+            await store_summaries(pool, scope, records)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # Not shared this time: the next read computes it again.
+            logger.warning("summary write-through failed: %s", error)
 
-    def finished(task: asyncio.Task[None]) -> None:
-        pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("summary write-through failed: %s", task.exception())
-
-    task = asyncio.get_running_loop().create_task(store())
-    pending.add(task)
-    task.add_done_callback(finished)
+    background.spawn(SUMMARY_STORE, store())

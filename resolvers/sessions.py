@@ -44,8 +44,7 @@ async def open_session(conn: Conn, context: Context, user_id: int) -> SessionGra
 
 
 def password_hashing(context: Context) -> PasswordHashing:
-    hashing: PasswordHashing = context.resources["passwords"]
-    return hashing
+    return context.resources.passwords
 
 
 def hashing_busy(context: Context) -> UserError:

@@ -6,7 +6,6 @@ dashboard of the fleet and 50 groups runs one statement for all of them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from db.pool import current_stats
@@ -17,6 +16,7 @@ from resolvers.ids import decode_id_of
 from resolvers.visibility import group_not_found, viewer_scope
 
 logger = logging.getLogger("service360.summary")
+CONTRACT_REFRESH = "contract-refresh"
 
 
 async def load_summary(context: Context, group_id: str | None) -> SummaryRow:
@@ -52,9 +52,6 @@ def schedule_contract_refresh(context: Context, organization_id: int) -> None:
     Answers are exact either way (the summary corrects stale buckets); the
     refresh only keeps that correction small on the following days.
     """
-    running: dict[int, asyncio.Task[None]] = context.resources.setdefault("contract_refresh", {})
-    if organization_id in running:
-        return
     pool = context.pool
 
     async def refresh() -> None:
@@ -63,11 +60,6 @@ def schedule_contract_refresh(context: Context, organization_id: int) -> None:
             await refresh_contract_buckets(conn, organization_id)
         logger.info("contract buckets refreshed", extra={"organization_id": organization_id})
 
-    def finished(task: asyncio.Task[None]) -> None:
-        running.pop(organization_id, None)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("contract bucket refresh failed", exc_info=task.exception())
-
-    task = asyncio.get_running_loop().create_task(refresh())
-    running[organization_id] = task
-    task.add_done_callback(finished)
+    context.resources.background.spawn(
+        CONTRACT_REFRESH, refresh(), key=(CONTRACT_REFRESH, organization_id)
+    )

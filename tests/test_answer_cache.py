@@ -119,7 +119,7 @@ async def test_a_write_through_one_instance_is_seen_at_once_through_the_other(
     writer, reader = two_instances
     tenant, user = await signed_in_tenant(db, role="ADMIN")
     # The reader hears no notification at all: exactness must not depend on it.
-    await reader.state["resources"]["changes"].stop()
+    await reader.state["resources"].background.stop("change-feed")
     created = await writer.execute(CREATE_GROUP, {"input": {"name": "Before"}}, token=user.token)
     group_id = created["data"]["createCustomGroup"]["customGroup"]["id"]
     for _ in range(2):  # cached on the reader
@@ -228,7 +228,7 @@ async def test_the_cache_stays_within_its_bytes_and_drops_the_least_recently_use
 ) -> None:
     _, user = await signed_in_tenant(db, role="ADMIN")
     async with app_client(replace(settings, answer_cache_bytes=12_000)) as client:
-        cache = client.state["resources"]["answer_cache"]
+        cache = client.state["resources"].answer_cache
         for first in range(1, 40):
             query = f"query {{ products(first: {first}) {{ nodes {{ id name }} }} }}"
             body = await client.execute(query, token=user.token)
@@ -266,8 +266,8 @@ async def test_a_reconnected_listener_empties_the_cache(
 ) -> None:
     _, user = await signed_in_tenant(db, role="ADMIN")
     await client.execute(DASHBOARD, token=user.token)
-    cache = client.state["resources"]["answer_cache"]
-    changes = client.state["resources"]["changes"]
+    cache = client.state["resources"].answer_cache
+    changes = client.state["resources"].changes
     assert len(cache) == 1
     await db.execute(
         "select pg_terminate_backend(pid) from pg_stat_activity "

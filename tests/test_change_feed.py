@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import pytest
 
+from background import Supervisor
 from db.changes import ChangeFeed, TenantChange, fetch_versions
 from tests.fleet_data import Tenant, create_tenant, create_user
 
@@ -47,13 +48,11 @@ async def feed(database_url: str) -> AsyncIterator[tuple[ChangeFeed, Recorder]]:
     recorder = Recorder()
     changes = ChangeFeed(database_url, ping_seconds=0.5, min_backoff=0.05, max_backoff=0.2)
     changes.subscribe(recorder)
-    await changes.start()
-    assert changes.current
-    await recorder.next()  # the first connection: everything changed
-    try:
+    async with Supervisor() as background:
+        background.start("change-feed", changes.run)
+        assert await changes.wait_current()
+        await recorder.next()  # the first connection: everything changed
         yield changes, recorder
-    finally:
-        await changes.stop()
 
 
 async def settle(recorder: Recorder, seconds: float = 0.3) -> None:

@@ -21,8 +21,8 @@ import strawberry
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from app_state import app_state
 from config import Settings
-from db.pool import create_pool
 from resolvers.errors import PublicError
 from tests.live_server import live_server
 from tests.support.app import GraphQLClient, LifespanApp, running_app
@@ -362,15 +362,11 @@ class RefusingQuery:
 
 
 async def test_a_whole_request_refused_as_rate_limited_carries_retry_after(
-    settings: Settings, database_url: str
+    settings: Settings,
 ) -> None:
     view = GraphQLApp(strawberry.Schema(query=RefusingQuery), graphiql=False)
-    pool = await create_pool(database_url, min_size=1, max_size=2)
-    app = LifespanApp(
-        Starlette(routes=[Route("/graphql", view)]),
-        {"pool": pool, "settings": settings, "resources": {}},
-    )
-    try:
+    async with app_state(settings) as state:
+        app = LifespanApp(Starlette(routes=[Route("/graphql", view)]), state)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             strict = await http.post(
@@ -378,8 +374,6 @@ async def test_a_whole_request_refused_as_rate_limited_carries_retry_after(
             )
             legacy = await http.post("/graphql", json={"query": "{ busy }"})
             partly = await http.post("/graphql", json={"query": "{ fine busy }"})
-    finally:
-        await pool.close()
     assert strict.status_code == 429
     assert strict.headers["retry-after"] == "30"
     assert legacy.status_code == 200

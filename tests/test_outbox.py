@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from background import Supervisor
 from config import Settings
 from db.pool import create_pool
 from mail.outbox import enqueue_mail
@@ -300,9 +301,9 @@ async def test_a_graceful_stop_finishes_the_mail_being_sent_and_hands_the_rest_b
         await queue(db, f"user{n}@acme.example")
     smtp_server.delay_seconds = 0.5
     sender = MailSender(pool, replace(smtp_settings(settings, smtp_server), mail_poll_seconds=0.05))
-    sender.start()
-    await eventually(lambda: smtp_server.data_started > 0)
-    await sender.stop()
+    async with Supervisor() as background:
+        background.start("mail-sender", sender.run, request_stop=sender.request_stop)
+        await eventually(lambda: smtp_server.data_started > 0)
     assert len(smtp_server.messages) == 1
     rows = await db.fetch("select sent_at, leased_until, attempts from mail_outbox order by id")
     assert rows[0]["sent_at"] is not None
@@ -319,9 +320,9 @@ async def test_a_stop_past_its_grace_period_hands_back_the_mail_being_sent_too(
         await queue(db, f"user{n}@acme.example")
     smtp_server.delay_seconds = 3.0
     sender = MailSender(pool, replace(smtp_settings(settings, smtp_server), mail_poll_seconds=0.05))
-    sender.start()
-    await eventually(lambda: smtp_server.data_started > 0)
-    await sender.stop(grace_seconds=0.2)
+    async with Supervisor(stop_seconds=0.2) as background:
+        background.start("mail-sender", sender.run, request_stop=sender.request_stop)
+        await eventually(lambda: smtp_server.data_started > 0)
     rows = await db.fetch("select sent_at, leased_until from mail_outbox")
     assert all(r["sent_at"] is None and r["leased_until"] is None for r in rows)
 

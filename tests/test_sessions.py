@@ -149,7 +149,7 @@ async def test_a_flood_of_sign_ins_queues_for_hashing_while_other_requests_are_s
     client: GraphQLClient, db: asyncpg.Connection
 ) -> None:
     await signed_up(client, db, "flood@sessions.example")
-    hashing = client.state["resources"]["passwords"]
+    hashing = client.state["resources"].passwords
     flood = [
         asyncio.create_task(
             client.execute(SIGN_IN, {"email": "flood@sessions.example", "password": PASSWORD})

@@ -167,7 +167,7 @@ async def test_sign_up_and_sign_in_answer_rate_limited_while_hashing_is_saturate
     client: GraphQLClient, db: asyncpg.Connection
 ) -> None:
     await signed_up(client, db, "busy@signup.example")
-    hashing: PasswordHashing = client.state["resources"]["passwords"]
+    hashing: PasswordHashing = client.state["resources"].passwords
     # Every thread busy and the queue full (2 threads, 4 waiting by default).
     occupying = [asyncio.create_task(hashing.hash(f"occupy-{n}-password")) for n in range(6)]
     await asyncio.sleep(0)

@@ -417,7 +417,6 @@ async def test_dashboard_statement_count_does_not_grow_with_groups_sites_or_prod
 async def test_a_stale_contract_day_is_refreshed_after_an_exact_answer(
     client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
 ) -> None:
-    import asyncio
 
     user = await create_user(db, acme, role="ADMIN")
     await db.execute(
@@ -440,8 +439,7 @@ async def test_a_stale_contract_day_is_refreshed_after_an_exact_answer(
         == expected_summary(facts, dt.date.today())["contracts"]
     )
     # The answer scheduled the refresh in the background: wait for it.
-    running = client.state["resources"].get("contract_refresh", {})
-    await asyncio.gather(*running.values())
+    assert await client.state["resources"].background.tasks_done(30)
     as_of = await db.fetchval(
         "select as_of from fleet_rollup_dates where organization_id = $1", acme.organization_id
     )

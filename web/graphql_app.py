@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -35,7 +35,6 @@ from strawberry.types.unset import UnsetType
 from db.availability import database_unavailable
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
-from resolvers.live import LiveSummaries
 from resolvers.viewer import keep_session_alive
 from resolvers.viewer_state import load_viewer_state
 from web.answer_cache import LOOKUPS, AnswerCache, Probe, if_none_match
@@ -63,6 +62,9 @@ OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 READ_RETRY_PAUSE_SECONDS = 0.25
 logger = logging.getLogger("service360.graphql")
 T = TypeVar("T")
+
+if TYPE_CHECKING:  # the app's state imports this edge's parts
+    from app_state import AppResources
 
 
 class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
@@ -134,8 +136,7 @@ class GraphQLApp(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        live: LiveSummaries = context.resources["live"]
-        if not await live.connect(context):
+        if not await context.resources.live.connect(context):
             raise ConnectionRejectionError()
         return await super().on_ws_connect(context)
 
@@ -149,7 +150,7 @@ class GraphQLApp(GraphQL[Context, None]):
             finally:
                 context: Context | None = scope.get("service360.context")
                 if context is not None:
-                    context.resources["live"].disconnect(context)
+                    context.resources.live.disconnect(context)
             return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -226,16 +227,14 @@ class GraphQLApp(GraphQL[Context, None]):
     async def _run(
         self, request: Request, params: GraphQLParams, media_type: str
     ) -> tuple[Response, str | None, str]:
-        persisted: PersistedQueries | None = request.state.resources.get("persisted_queries")
-        resolution = Resolution(params.query)
-        if persisted is not None:
-            try:
-                resolution = await persisted.resolve(params.query, params.extensions)
-            except PersistedQueryError as error:
-                PERSISTED_QUERIES.labels("miss" if error.status == 200 else "refused").inc()
-                raise
-            if resolution.sha256 is not None and not resolution.new:
-                PERSISTED_QUERIES.labels("hit").inc()
+        resources: AppResources = request.state.resources
+        try:
+            resolution = await resources.persisted_queries.resolve(params.query, params.extensions)
+        except PersistedQueryError as error:
+            PERSISTED_QUERIES.labels("miss" if error.status == 200 else "refused").inc()
+            raise
+        if resolution.sha256 is not None and not resolution.new:
+            PERSISTED_QUERIES.labels("hit").inc()
         query = resolution.query
         if not query:
             raise MalformedRequest(400, "The request has no `query` (a GraphQL document).")
@@ -246,34 +245,31 @@ class GraphQLApp(GraphQL[Context, None]):
         )
 
         is_get = request.method == "GET"
-        answers: AnswerCache | None = request.state.resources.get("answer_cache")
-        probe = None
-        if answers is not None:
-            # Statements without side effects: retried once whatever the operation.
-            probe = await _once_more_if_unavailable(
-                lambda: self._probe(request, answers, query, params)
-            )
-            if probe.etag is not None and is_get and if_none_match(request, probe.etag):
-                LOOKUPS.labels("not_modified").inc()
-                return self._not_modified(probe.etag), operation, "ok"
-            if probe.answer is not None:
+        answers = resources.answer_cache
+        # Statements without side effects: retried once whatever the operation.
+        probe = await _once_more_if_unavailable(
+            lambda: self._probe(request, answers, query, params)
+        )
+        if probe.etag is not None and is_get and if_none_match(request, probe.etag):
+            LOOKUPS.labels("not_modified").inc()
+            return self._not_modified(probe.etag), operation, "ok"
+        if probe.answer is not None:
+            LOOKUPS.labels("hit").inc()
+            response = answers.respond(request, probe.answer, _with_charset(media_type))
+            if is_get and probe.etag is not None:
+                response.headers.update(self._cache_headers(probe.etag))
+            return response, operation, "ok"
+        if probe.key is not None:
+            # Concurrent misses of one key (every poller right after a
+            # write) wait for the first instead of each computing it.
+            shared = await answers.wait_or_lead(probe.key)
+            if shared is not None:
                 LOOKUPS.labels("hit").inc()
-                response = answers.respond(request, probe.answer, _with_charset(media_type))
+                response = answers.respond(request, shared, _with_charset(media_type))
                 if is_get and probe.etag is not None:
                     response.headers.update(self._cache_headers(probe.etag))
                 return response, operation, "ok"
-            if probe.key is not None:
-                # Concurrent misses of one key (every poller right after a
-                # write) wait for the first instead of each computing it.
-                shared = await answers.wait_or_lead(probe.key)
-                if shared is not None:
-                    LOOKUPS.labels("hit").inc()
-                    response = answers.respond(request, shared, _with_charset(media_type))
-                    if is_get and probe.etag is not None:
-                        response.headers.update(self._cache_headers(probe.etag))
-                    return response, operation, "ok"
-                LOOKUPS.labels("miss").inc()
-        if probe is not None and probe.key is not None and answers is not None:
+            LOOKUPS.labels("miss").inc()
             try:
                 return await self._answer(
                     request, params, media_type, query, operation, probe, resolution
@@ -291,13 +287,14 @@ class GraphQLApp(GraphQL[Context, None]):
         media_type: str,
         query: str,
         operation: str | None,
-        probe: Probe | None,
+        probe: Probe,
         resolution: Resolution,
     ) -> tuple[Response, str | None, str]:
         """Execute the request and answer it (storing a cacheable answer, and a
         new persisted document once it parsed and validated)."""
         is_get = request.method == "GET"
-        answers: AnswerCache | None = request.state.resources.get("answer_cache")
+        resources: AppResources = request.state.resources
+        answers = resources.answer_cache
         allowed = {OperationType.QUERY} if is_get else {OperationType.QUERY, OperationType.MUTATION}
         try:
             result, sub_response, context = await self._execute(request, params, query, allowed)
@@ -320,16 +317,13 @@ class GraphQLApp(GraphQL[Context, None]):
 
         body = process_result(result)
         verdict = judge(dict(body), media_type)
-        persisted: PersistedQueries | None = request.state.resources.get("persisted_queries")
-        if persisted is not None and resolution.new:
-            await self._register(request, persisted, resolution, verdict.outcome)
+        if resolution.new:
+            await self._register(request, resources.persisted_queries, resolution, verdict.outcome)
         if verdict.drop_data:
             body.pop("data", None)
         encoded = self.encode_json(body)
         if (
-            answers is not None
-            and probe is not None
-            and probe.key is not None
+            probe.key is not None
             and verdict.outcome == "ok"
             and not sub_response.headers.raw
             and context.answer_is_current

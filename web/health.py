@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db.migrate import pending_migrations
+
+if TYPE_CHECKING:  # the app's state imports this edge's parts
+    from app_state import AppResources
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -26,7 +31,8 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "pendingMigrations": pending}, 503)
     # Replicas out of rotation do not make the server unready: reads fall
     # back to the primary. They are shown for operators.
-    replicas = request.state.resources.get("replicas")
-    if replicas is not None and replicas.replicas:
+    resources: AppResources = request.state.resources
+    replicas = resources.replicas
+    if replicas.replicas:
         return JSONResponse({"status": "ok", "replicas": replicas.status()})
     return JSONResponse({"status": "ok"})

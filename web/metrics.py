@@ -15,12 +15,11 @@ labelled by operation type, a fixed set.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from prometheus_client import (
@@ -40,6 +39,10 @@ from starlette.responses import Response
 
 from db.metrics import fetch_outbox_backlog
 from db.pool import StatementStats
+from security.passwords import PasswordHashing
+
+if TYPE_CHECKING:  # the app's state imports this module
+    from app_state import AppResources
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 logger = logging.getLogger("service360.metrics")
@@ -123,34 +126,27 @@ def pool_waiting(pool: asyncpg.Pool) -> int:
     return sum(1 for waiter in getters if not waiter.done())
 
 
-def sample_worker_gauges(pool: asyncpg.Pool, passwords: Any) -> None:
+def sample_worker_gauges(pool: asyncpg.Pool, passwords: PasswordHashing) -> None:
     size = pool.get_size()
     POOL_SIZE.set(size)
     POOL_IN_USE.set(size - pool.get_idle_size())
     POOL_WAITING.set(pool_waiting(pool))
-    ARGON2_WAITING.set(getattr(passwords, "waiting", 0))
+    ARGON2_WAITING.set(passwords.waiting)
 
 
-@contextlib.asynccontextmanager
-async def worker_gauge_sampler(
-    pool: asyncpg.Pool, passwords: Any, interval: float = 1.0
-) -> AsyncIterator[None]:
-    """Refresh this worker's gauges every `interval` while the app runs."""
+async def sample_worker_gauges_forever(
+    pool: asyncpg.Pool, passwords: PasswordHashing, interval: float = 1.0
+) -> None:
+    """Refresh this worker's gauges every `interval` (a background service)."""
+    while True:
+        sample_worker_gauges(pool, passwords)
+        await asyncio.sleep(interval)
 
-    async def loop() -> None:
-        while True:
-            sample_worker_gauges(pool, passwords)
-            await asyncio.sleep(interval)
 
-    task = asyncio.create_task(loop(), name="metrics-sampler")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if MULTIPROC_ENV in os.environ:
-            multiprocess.mark_process_dead(os.getpid())
+def forget_worker_gauges() -> None:
+    """At the worker's end: its gauges leave the sums over live workers."""
+    if MULTIPROC_ENV in os.environ:
+        multiprocess.mark_process_dead(os.getpid())
 
 
 class OutboxCollector(Collector):
@@ -195,6 +191,7 @@ def _authorized(request: Request, token: str) -> bool:
 
 async def metrics_endpoint(request: Request) -> Response:
     state: Any = request.state
+    resources: AppResources = state.resources
     token = state.settings.metrics_token
     if token is None:
         return Response("Not Found", status_code=404, media_type="text/plain")
@@ -207,7 +204,7 @@ async def metrics_endpoint(request: Request) -> Response:
         )
     outbox = await read_outbox(state.pool)
     # Sampled last, with no await before rendering: the numbers of this instant.
-    sample_worker_gauges(state.pool, state.resources.get("passwords"))
+    sample_worker_gauges(state.pool, resources.passwords)
     if MULTIPROC_ENV in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
 from starlette.applications import Starlette
 
+from app_state import State
 from config import Settings
 from db.embedded import dsn_for_database
 
@@ -72,7 +73,7 @@ class SMTPServer:
 class LifespanApp:
     """Runs an app's lifespan and hands its state to every request, as uvicorn does."""
 
-    def __init__(self, app: Starlette, state: dict[str, Any]) -> None:
+    def __init__(self, app: Starlette, state: State) -> None:
         self.app = app
         self.state = state
 
@@ -81,18 +82,18 @@ class LifespanApp:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[LifespanApp, dict[str, Any]]]:
+async def running_app(settings: Settings) -> AsyncIterator[tuple[LifespanApp, State]]:
     from server import create_app
 
     app = create_app(settings)
     async with app.router.lifespan_context(app) as state:
-        yield LifespanApp(app, dict(state or {})), dict(state or {})
+        yield LifespanApp(app, cast(State, state)), cast(State, state)
 
 
 @dataclass
 class GraphQLClient:
     http: httpx.AsyncClient
-    state: dict[str, Any]
+    state: State
     token: str | None = None
 
     async def execute(
