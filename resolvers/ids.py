@@ -25,10 +25,18 @@ def decode_id(global_id: str) -> tuple[str, int] | None:
     except (binascii.Error, UnicodeError, ValueError):
         return None
     type_name, sep, key = raw.partition(":")
-    if not sep or not type_name.isidentifier() or not key.isdigit() or len(key) > 18:
+    # ASCII digits only: str.isdigit() also takes "²" (int() refuses it) and
+    # other scripts' digits (int() reads them: a second id for one object).
+    if not sep or not type_name.isidentifier() or not key.isascii() or not key.isdigit():
+        return None
+    if len(key) > 18:
         return None
     pk = int(key)
-    return (type_name, pk) if pk > 0 else None
+    # One id per object: what encode_id gives, with or without its padding
+    # (base64 decoding skips stray characters and leading zeros parse too).
+    if pk <= 0 or global_id.rstrip("=") != encode_id(type_name, pk):
+        return None
+    return (type_name, pk)
 
 
 def decode_id_of(global_id: str, type_name: str) -> int | None:

@@ -40,10 +40,27 @@ def decode_cursor(cursor: str, arity: int) -> tuple[Any, ...]:
     if (
         not isinstance(value, list)
         or len(value) != arity
-        or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value)
+        or not all(_is_key_part(v) for v in value)
     ):
         raise bad_input("The cursor in `after` is not valid.")
     return tuple(value)
+
+
+# What a cursor's key parts may be: the sort keys our own cursors carry
+# (bigint ids, names). A forged cursor is refused here rather than by
+# PostgreSQL, which rejects integers past bigint and text holding NUL.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+MAX_CURSOR_TEXT = 1000
+
+
+def _is_key_part(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return BIGINT_MIN <= value <= BIGINT_MAX
+    if isinstance(value, str):
+        return len(value) <= MAX_CURSOR_TEXT and "\x00" not in value
+    return False
 
 
 def page_request(first: int | None, after: str | None, arity: int = 1) -> PageRequest:
