@@ -23,9 +23,11 @@ import getpass
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -354,7 +356,6 @@ def cmd_sync(settings: Settings, database_url: str, args: argparse.Namespace) ->
 
 
 def cmd_consume(settings: Settings, database_url: str, args: argparse.Namespace) -> int:
-    import signal
 
     from sync.consumer import Consumer, ConsumerSettings
     from sync.metrics import serve_metrics
@@ -392,6 +393,34 @@ def cmd_consume(settings: Settings, database_url: str, args: argparse.Namespace)
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     print(build_schema(settings).as_str())
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `finally` runs; not an
+    Exception, so that no `except Exception` takes it for a failure."""
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While the command runs, SIGTERM raises `Terminated` instead of ending the
+    process where it stands.
+
+    uvicorn shuts down gracefully on SIGTERM, then raises the signal again
+    with the handler it found: with the default one the process ended there,
+    and the embedded PostgreSQL that `database_url_for` started kept running.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -454,16 +483,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "export-schema":
         configure_logging(settings.log_level, settings.log_format)
     try:
-        if args.command == "export-schema":
-            code: int = args.run(settings, args)
-        else:
-            with database_url_for(settings) as database_url:
-                code = args.run(settings, database_url, args)
+        with sigterm_unwinds():
+            if args.command == "export-schema":
+                code: int = args.run(settings, args)
+            else:
+                with database_url_for(settings) as database_url:
+                    code = args.run(settings, database_url, args)
     except (MigrationError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        # Everything is closed: end as SIGTERM ends a process (as uvicorn means to).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+        return 128 + signal.SIGTERM  # not reached
     return code
 
 

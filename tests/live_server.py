@@ -46,12 +46,13 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    database_url: str, log_path: Path, startup_seconds: float = 60, **env: str
+    database_url: str | None, log_path: Path, startup_seconds: float = 60, **env: str
 ) -> Iterator[LiveServer]:
+    """`database_url` None: the server starts its embedded PostgreSQL (under DATA_DIR)."""
     port = free_port()
     environment = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": database_url or "",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "ENV": "test",
@@ -59,6 +60,8 @@ def live_server(
         **env,
     }
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if database_url is None:
+        del environment["DATABASE_URL"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "server.py", "serve"],

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import os
 import signal
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from starlette.routing import Route, Router
 
 from config import Settings
 from db.availability import database_unavailable
+from db.embedded import dsn_for_database, embedded_postgres
 from db.migrate import apply_migrations
 from resolvers.ids import encode_id
 from tests.fleet_data import FleetUser, create_tenant, create_user
@@ -604,6 +606,54 @@ async def test_sigterm_answers_the_requests_in_flight_exits_cleanly_and_hands_ba
         f"{len(unsent)} handed back"
     )
     assert _received(smtp_server) == Counter(sent)  # each once, and only the recorded ones
+    assert unsent and all(r["leased_until"] is None for r in unsent)
+    assert _errors_logged(log) == []
+
+
+def _stop_if_left_running(pgdata: Path) -> None:
+    """A regression must not leave a server running for the rest of the suite."""
+    if (pgdata / "postmaster.pid").exists():
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=pgdata, user=user)
+
+
+async def test_sigterm_to_a_server_on_its_embedded_postgresql_stops_that_too_after_the_mail(
+    smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """`make run`: no DATABASE_URL, the server starts PostgreSQL and must stop it."""
+    smtp_server.delay_seconds = 0.7  # most mail is still claimed at the end
+    emails = [f"user{n}@acme.example" for n in range(4)]
+    data_dir = tmp_path / "data"
+    env = {"DATA_DIR": str(data_dir), "SMTP_URL": smtp_server.url, "MAIL_POLL_SECONDS": "0.1"}
+    pgdata = data_dir / "postgres"
+    try:
+        # Time for initdb on a busy machine.
+        with live_server(None, tmp_path / "server.log", 180, **env) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                assert _accounts_acknowledged(await _create_accounts(http, emails)) == len(emails)
+            await eventually(lambda: smtp_server.data_started >= 1, 15)
+            server.process.send_signal(signal.SIGTERM)
+            exit_code = await asyncio.to_thread(server.process.wait, 60)
+            log = server.log()
+        # Ended by the SIGTERM it was sent, once everything was closed.
+        assert exit_code == -signal.SIGTERM, log[-3000:]
+        assert "embedded PostgreSQL stopped" in log
+        # PostgreSQL removes its pid file as the last step of stopping.
+        assert not (pgdata / "postmaster.pid").exists(), log[-3000:]
+        with embedded_postgres(pgdata) as server_dsn:
+            conn = await asyncpg.connect(dsn_for_database(server_dsn, "service360"))
+            try:
+                rows = await conn.fetch("select recipient, sent_at, leased_until from mail_outbox")
+            finally:
+                await conn.close()
+    finally:
+        _stop_if_left_running(pgdata)
+    sent = {r["recipient"] for r in rows if r["sent_at"] is not None}
+    unsent = [r for r in rows if r["sent_at"] is None]
+    assert sorted(r["recipient"] for r in rows) == sorted(emails)
+    assert _received(smtp_server) == Counter(sent)
     assert unsent and all(r["leased_until"] is None for r in unsent)
     assert _errors_logged(log) == []
 
