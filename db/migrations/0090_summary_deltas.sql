@@ -372,14 +372,18 @@ begin
            and c.version >= v_rebuild and c.version < v_now
            and (c.view_key = 0 or g.group_id is not null)
     ),
+    images as materialized (
+        -- At most fleet_change_log_limit() rows (checked above).
+        select l.* from fleet_changes l
+         where l.organization_id = p_org and l.version > v_from and l.version <= v_now
+    ),
     hits as materialized (
         -- The images each view counts: visible, and in the group by its rule or listed.
         select s.view_key, l.product_id, l.site_id, l.family_id, l.products, l.health,
                l.connectivity, l.code_status, l.contract_ends_on, l.sr_open, l.sr_critical,
                l.sr_high, l.sr_medium, l.sr_low
           from stale s
-          join fleet_changes l
-            on l.organization_id = p_org and l.version > s.version and l.version <= v_now
+          join images l on l.version > s.version
          where (p_all_sites or l.site_id = any(coalesce((select ids from visible), '{}')))
            and (s.view_key = 0
                 or fleet_group_rule_matches(s.fams, s.sites, l.family_id, l.site_id)
