@@ -38,3 +38,19 @@ async def test_stale_throttle_windows_code_sends_codes_and_sessions_are_deleted(
     assert await db.fetchval("select count(*) from sessions") == 1
     assert await db.fetchval("select count(*) from one_time_codes") == 1
     assert await delete_stale_rows(db, window_seconds=900) == 0
+
+
+async def test_fleet_change_images_older_than_ten_minutes_are_deleted(
+    db: asyncpg.Connection,
+) -> None:
+    await db.execute(
+        """
+        insert into fleet_changes (organization_id, version, product_id, site_id, family_id,
+                                   products, sr_open, sr_critical, sr_high, sr_medium, sr_low,
+                                   recorded_at)
+        values (1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, now() - interval '11 minutes'),
+               (1, 2, 1, 1, 1, 1, 0, 0, 0, 0, 0, now() - interval '1 minute')
+        """
+    )
+    assert await delete_stale_rows(db, window_seconds=900) == 1
+    assert await db.fetchval("select version from fleet_changes") == 2
