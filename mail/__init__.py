@@ -1,1 +1,2 @@
-"""Mail: templates, the transactional outbox writer and the sender task."""
+"""Mail delivery: the sender task that sends the outbox over SMTP (the texts are in
+resolvers/i18n.py, queued by resolvers/outbox.py)."""

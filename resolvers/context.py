@@ -21,6 +21,7 @@ from starlette.responses import Response
 from config import Settings
 from db.pool import StatementStats
 from db.snapshot import ReadSnapshot
+from resolvers.i18n import SUPPORTED_LANGUAGES
 from resolvers.loaders import LoaderRegistry
 from resolvers.viewer import Viewer, keep_session_alive, load_viewer
 from resolvers.viewer_state import ViewerState
@@ -29,8 +30,6 @@ from telemetry import current_request_id
 if TYPE_CHECKING:  # both import this module
     from app_state import AppResources
     from resolvers.live import LiveConnection
-
-SUPPORTED_LANGUAGES = ("en", "fr")
 
 
 @dataclass

@@ -1,11 +1,18 @@
-"""English and French texts of userErrors, top-level errors and mails.
+"""Every text a user reads, in every supported language: userErrors,
+top-level errors, fleet labels and mails. A language is added here, once.
 
-A message is looked up by key in the request's language; an unknown language
-falls back to English. Placeholders use `str.format` names.
+A message is looked up by key in the request's (or the recipient's) language;
+an unknown language falls back to English. Placeholders use `str.format` names.
+
+A mail is two messages, `mail.<name>.subject` and `mail.<name>.body`. Mail
+that may go to an address nobody has proved yet (codes, `account_exists`)
+carries no text that the requester wrote: anyone may type anyone's address,
+and a name field would let them write to it.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from resolvers.errors import ErrorCode, UserError
@@ -69,6 +76,48 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cursor_invalid": "The cursor in `after` is not valid.",
         "days_invalid": "Use a number of days between 0 and {max}.",
         "search_too_long": "Search for at most {max} characters.",
+        # Mails: subject and body of each.
+        "mail.verification_code.subject": "Your Service360 verification code: {code}",
+        "mail.verification_code.body": (
+            "Hello,\n\nYour verification code is {code}.\n"
+            "It is valid for {minutes} minutes. If you did not create a Service360 "
+            "account, ignore this message.\n"
+        ),
+        "mail.account_exists.subject": "You already have a Service360 account",
+        "mail.account_exists.body": (
+            "Hello,\n\nSomeone (perhaps you) tried to create a Service360 account with "
+            "this address, which already has one. Sign in, or reset your password if "
+            "you forgot it. If this was not you, nothing changed.\n"
+        ),
+        "mail.account_ready.subject": "Your Service360 account is ready",
+        "mail.account_ready.body": (
+            "Hello {first_name},\n\nYour account is now attached to {organization}. "
+            "You have full access to its support portal.\n"
+        ),
+        "mail.onboarding_received.subject": "We received your organization's request",
+        "mail.onboarding_received.body": (
+            "Hello {first_name},\n\nWe received the request to onboard {legal_name}. "
+            "Our team reviews it within one or two business days; you will get an "
+            "email with the decision.\n"
+        ),
+        "mail.onboarding_approved.subject": "Your organization is on Service360",
+        "mail.onboarding_approved.body": (
+            "Hello {first_name},\n\n{legal_name} is now on Service360 and you are its "
+            "administrator. Colleagues who register with an address at {domain} will "
+            "join it.\n"
+        ),
+        "mail.onboarding_rejected.subject": "About your organization's request",
+        "mail.onboarding_rejected.body": (
+            "Hello {first_name},\n\nWe could not accept the request to onboard "
+            "{legal_name}.\n\nOur note: {note}\n\nYou can sign in, correct the details "
+            "and send the request again.\n"
+        ),
+        "mail.password_reset.subject": "Your Service360 password reset code: {code}",
+        "mail.password_reset.body": (
+            "Hello,\n\nYour password reset code is {code}.\n"
+            "It is valid for {minutes} minutes. If you did not ask for it, ignore this "
+            "message: your password stays as it is.\n"
+        ),
     },
     "fr": {
         "unauthenticated": "Connectez-vous pour voir ceci.",
@@ -132,8 +181,67 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cursor_invalid": "Le curseur de `after` n'est pas valide.",
         "days_invalid": "Indiquez un nombre de jours entre 0 et {max}.",
         "search_too_long": "Cherchez au plus {max} caractères.",
+        # Mails: subject and body of each.
+        "mail.verification_code.subject": "Votre code de vérification Service360 : {code}",
+        "mail.verification_code.body": (
+            "Bonjour,\n\nVotre code de vérification est {code}.\n"
+            "Il est valable {minutes} minutes. Si vous n'avez pas créé de compte "
+            "Service360, ignorez ce message.\n"
+        ),
+        "mail.account_exists.subject": "Vous avez déjà un compte Service360",
+        "mail.account_exists.body": (
+            "Bonjour,\n\nQuelqu'un (peut-être vous) a essayé de créer un compte "
+            "Service360 avec cette adresse, qui en a déjà un. Connectez-vous, ou "
+            "réinitialisez votre mot de passe si vous l'avez oublié. Si ce n'était pas "
+            "vous, rien n'a changé.\n"
+        ),
+        "mail.account_ready.subject": "Votre compte Service360 est prêt",
+        "mail.account_ready.body": (
+            "Bonjour {first_name},\n\nVotre compte est maintenant rattaché à "
+            "{organization}. Vous avez accès à tout son portail de support.\n"
+        ),
+        "mail.onboarding_received.subject": "Nous avons reçu la demande de votre organisation",
+        "mail.onboarding_received.body": (
+            "Bonjour {first_name},\n\nNous avons reçu la demande d'inscription de "
+            "{legal_name}. Notre équipe l'examine sous un ou deux jours ouvrés ; vous "
+            "recevrez un message avec la décision.\n"
+        ),
+        "mail.onboarding_approved.subject": "Votre organisation est sur Service360",
+        "mail.onboarding_approved.body": (
+            "Bonjour {first_name},\n\n{legal_name} est maintenant sur Service360 et "
+            "vous en êtes l'administrateur. Les collègues qui s'inscrivent avec une "
+            "adresse en {domain} la rejoindront.\n"
+        ),
+        "mail.onboarding_rejected.subject": "À propos de la demande de votre organisation",
+        "mail.onboarding_rejected.body": (
+            "Bonjour {first_name},\n\nNous n'avons pas pu accepter la demande "
+            "d'inscription de {legal_name}.\n\nNotre remarque : {note}\n\nVous pouvez "
+            "vous connecter, corriger les informations et renvoyer la demande.\n"
+        ),
+        "mail.password_reset.subject": "Votre code de réinitialisation Service360 : {code}",
+        "mail.password_reset.body": (
+            "Bonjour,\n\nVotre code de réinitialisation du mot de passe "
+            "est {code}.\nIl est valable {minutes} minutes. Si vous ne l'avez pas "
+            "demandé, ignorez ce message : votre mot de passe ne change pas.\n"
+        ),
     },
 }
+
+
+# The languages a user may choose: those of the table.
+SUPPORTED_LANGUAGES = tuple(MESSAGES)
+
+
+class Mail(StrEnum):
+    """The mails sent; each is `mail.<value>.subject` and `.body` in MESSAGES."""
+
+    VERIFICATION_CODE = "verification_code"
+    ACCOUNT_EXISTS = "account_exists"
+    ACCOUNT_READY = "account_ready"
+    ONBOARDING_RECEIVED = "onboarding_received"
+    ONBOARDING_APPROVED = "onboarding_approved"
+    ONBOARDING_REJECTED = "onboarding_rejected"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a mail's name
 
 
 def user_error(
@@ -147,3 +255,10 @@ def text(language: str, key: str, **values: Any) -> str:
     """The message `key` in `language` (English if missing), with values filled in."""
     template = MESSAGES.get(language, MESSAGES["en"]).get(key) or MESSAGES["en"][key]
     return template.format(**values) if values else template
+
+
+def mail_text(language: str, mail: Mail, **values: Any) -> tuple[str, str]:
+    """(subject, body) of `mail` in `language` (English when unknown)."""
+    return text(language, f"mail.{mail}.subject", **values), text(
+        language, f"mail.{mail}.body", **values
+    )

@@ -51,10 +51,9 @@ from db.throttle import (
     record_code_send,
 )
 from db.types import Conn
-from mail.outbox import enqueue_mail
 from resolvers.account_loaders import LatestOnboardingRequestByUserId, may_see_onboarding_request
 from resolvers.account_values import RegistrationStep, Role, SiteScope
-from resolvers.context import SUPPORTED_LANGUAGES, Context
+from resolvers.context import Context
 from resolvers.email_policy import (
     EmailAddress,
     business_email,
@@ -63,8 +62,9 @@ from resolvers.email_policy import (
     password_problem,
 )
 from resolvers.errors import ErrorCode, UserError, UserErrors
-from resolvers.i18n import user_error
+from resolvers.i18n import SUPPORTED_LANGUAGES, Mail, user_error
 from resolvers.one_time_codes import check_code, issue_code
+from resolvers.outbox import enqueue_mail
 from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_staff, require_viewer
 from resolvers.sessions import SessionGrant, hash_password, open_session
@@ -277,7 +277,7 @@ async def create_account(context: Context, form: AccountForm) -> None:
                     await enqueue_mail(
                         conn,
                         to=existing["email"],
-                        template="account_exists",
+                        mail=Mail.ACCOUNT_EXISTS,
                         language=existing["preferred_language"],
                     )
                 return
@@ -295,7 +295,7 @@ async def send_verification_code(
     await enqueue_mail(
         conn,
         to=user["email"],
-        template="verification_code",
+        mail=Mail.VERIFICATION_CODE,
         language=user["preferred_language"],
         code=code,
         minutes=context.settings.code_ttl_seconds // 60,
@@ -442,7 +442,7 @@ async def join_organization(
     await enqueue_mail(
         conn,
         to=user["email"],
-        template="account_ready",
+        mail=Mail.ACCOUNT_READY,
         language=user["preferred_language"],
         first_name=user["first_name"],
         organization=organization_label(organization),
@@ -503,7 +503,7 @@ async def submit_organization_details(context: Context, form: OrganizationForm) 
         await enqueue_mail(
             conn,
             to=user["email"],
-            template="onboarding_received",
+            mail=Mail.ONBOARDING_RECEIVED,
             language=user["preferred_language"],
             first_name=user["first_name"],
             legal_name=legal_name,
@@ -540,11 +540,11 @@ async def decide_onboarding_request(
         }
         if decision == "APPROVE":
             organization_id = await approve(conn, staff.user_id, request, requester)
-            template = "onboarding_approved"
+            mail = Mail.ONBOARDING_APPROVED
         else:
             organization_id = None
             await update_user_step(conn, requester["id"], RegistrationStep.DESCRIBE_ORGANIZATION)
-            template = "onboarding_rejected"
+            mail = Mail.ONBOARDING_REJECTED
         decided = await save_onboarding_decision(
             conn,
             request["id"],
@@ -556,7 +556,7 @@ async def decide_onboarding_request(
         await enqueue_mail(
             conn,
             to=requester["email"],
-            template=template,
+            mail=mail,
             language=requester["preferred_language"],
             **values,
         )
@@ -646,7 +646,7 @@ async def request_password_reset(context: Context, raw_email: str) -> None:
         await enqueue_mail(
             conn,
             to=user["email"],
-            template="password_reset",
+            mail=Mail.PASSWORD_RESET,
             language=user["preferred_language"],
             code=code,
             minutes=context.settings.code_ttl_seconds // 60,

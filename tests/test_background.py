@@ -18,8 +18,9 @@ from prometheus_client import REGISTRY
 from background import Supervisor
 from config import Settings
 from db.pool import create_pool
-from mail.outbox import enqueue_mail
 from mail.sender import MailSender
+from resolvers.i18n import Mail
+from resolvers.outbox import enqueue_mail
 from tests.support.app import SMTPServer
 
 
@@ -211,10 +212,9 @@ async def test_a_crashed_mail_sender_is_logged_and_started_again_and_the_mail_go
     await enqueue_mail(
         db,
         to="jane@acme.example",
-        template="verification_code",
+        mail=Mail.VERIFICATION_CODE,
         language="en",
         code="123456",
-        first_name="Jane",
         minutes=10,
     )
     pool = await create_pool(database_url, min_size=1, max_size=2)

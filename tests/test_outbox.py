@@ -17,8 +17,9 @@ import pytest
 from background import Supervisor
 from config import Settings
 from db.pool import create_pool
-from mail.outbox import enqueue_mail
 from mail.sender import MailSender, SMTPTarget, retry_delay
+from resolvers.i18n import Mail
+from resolvers.outbox import enqueue_mail
 from tests.support.app import GraphQLClient, SMTPServer, running_app
 from tests.support.registration import CREATE_ACCOUNT, account_input, payload
 
@@ -40,10 +41,9 @@ async def queue(db: asyncpg.Connection, to: str, language: str = "en") -> int:
     return await enqueue_mail(
         db,
         to=to,
-        template="verification_code",
+        mail=Mail.VERIFICATION_CODE,
         language=language,
         code="123456",
-        first_name="Jane",
         minutes=10,
     )
 
