@@ -16,6 +16,7 @@ from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode, Op
 from strawberry.extensions import SchemaExtension
 
 OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+PLURALS = {OperationType.QUERY: "Queries", OperationType.MUTATION: "Mutations"}
 
 
 class OnlySubscriptions(ASTValidationRule):
@@ -25,7 +26,7 @@ class OnlySubscriptions(ASTValidationRule):
         if node.operation != OperationType.SUBSCRIPTION:
             self.report_error(
                 GraphQLError(
-                    f"{node.operation.value.capitalize()}s are served over HTTP"
+                    f"{PLURALS[node.operation]} are served over HTTP"
                     " (POST /graphql); the WebSocket carries subscriptions only.",
                     node,
                     extensions={"code": OPERATION_NOT_ALLOWED},

@@ -54,6 +54,7 @@ from web.http_graphql import (
 from web.metrics import PERSISTED_QUERIES, observe_request, operation_label
 from web.negotiation import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, choose_media_type, wants_html
 from web.persisted_queries import PersistedQueries, PersistedQueryError, Resolution
+from web.ws_protocol import CheckedTransportWSHandler
 
 OFFERED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 # Before a read runs again after an outage: time for the pool to see its
@@ -80,6 +81,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
 class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = TextFrameWebSocketAdapter
+    graphql_transport_ws_handler_class = CheckedTransportWSHandler
 
     def __init__(
         self,
