@@ -9,10 +9,30 @@ sign-up, for everyone together.
 
 from __future__ import annotations
 
+import ipaddress
+
 from db.throttle import hit_buckets, release_buckets
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
 from resolvers.i18n import user_error
+
+# An IPv6 subscriber is given a /64 at least: counted per address, each of
+# its 2**64 addresses would bring fresh limits.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_bucket(host: str) -> str:
+    """The client a per-client limit counts: an IPv4 address, or an IPv6
+    address's /64 network (an IPv4-mapped one as its IPv4 address)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(address)
 
 
 def buckets(
@@ -20,7 +40,8 @@ def buckets(
 ) -> dict[str, int]:
     """The buckets an attempt at `action` counts in, with their limits."""
     settings = context.settings
-    limits = {f"{action}:client:{context.client_ip}": settings.throttle_per_client}
+    client = client_bucket(context.client_ip)
+    limits = {f"{action}:client:{client}": settings.throttle_per_client}
     if address:
         limits[f"{action}:address:{address.strip().lower()[:320]}"] = settings.throttle_per_address
     if global_limit is not None:

@@ -14,10 +14,12 @@ import pytest
 from config import Settings
 from db.pool import create_pool
 from db.throttle import hit_buckets
+from resolvers.throttle import client_bucket
 from tests.support.app import GraphQLClient, running_app
 from tests.support.registration import (
     REQUEST_RESET,
     RESEND,
+    SIGN_IN,
     VERIFY_EMAIL,
     error_codes,
     payload,
@@ -82,3 +84,27 @@ async def test_each_guarded_mutation_is_limited_per_address_across_workers(
         assert 0 < wait <= tight.throttle_window_seconds
         other_address = {**variables, "email": "u@throttle.example"}
         assert "RATE_LIMITED" not in error_codes(await second.execute(query, other_address), name)
+
+
+async def test_a_clients_limit_covers_its_whole_ipv6_network(settings: Settings) -> None:
+    """Rotating addresses within one /64 (any IPv6 subscriber has one) brings
+    no fresh per-client counts; another /64 is another client."""
+    tight = replace(settings, throttle_per_address=100, throttle_per_client=3)
+    wrong = {"password": "not-the-password-1"}
+    rotating = ["2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::1", "2001:db8:1:2::c"]
+    answers = []
+    for n, address in enumerate(rotating):
+        async with worker(tight, address) as client:
+            answer = await client.execute(SIGN_IN, {**wrong, "email": f"n{n}@rotating.example"})
+            answers.append(error_codes(answer, "signIn"))
+    assert answers == [["INVALID_CREDENTIALS"]] * 3 + [["RATE_LIMITED"]]
+    async with worker(tight, "2001:db8:1:3::a") as neighbour:
+        answer = await neighbour.execute(SIGN_IN, {**wrong, "email": "n9@rotating.example"})
+        assert error_codes(answer, "signIn") == ["INVALID_CREDENTIALS"]
+
+
+def test_client_buckets() -> None:
+    assert client_bucket("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert client_bucket("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_bucket("192.0.2.7") == "192.0.2.7"
+    assert client_bucket("unknown") == "unknown"

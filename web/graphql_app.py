@@ -35,6 +35,7 @@ from strawberry.types.unset import UnsetType
 from db.availability import database_unavailable
 from db.pool import StatementStats, current_stats
 from resolvers.context import Context, build_context
+from resolvers.throttle import client_bucket
 from resolvers.viewer import keep_session_alive
 from resolvers.viewer_state import load_viewer_state
 from web.answer_cache import LOOKUPS, AnswerCache, Probe, if_none_match
@@ -369,7 +370,7 @@ class GraphQLApp(GraphQL[Context, None]):
         if outcome == "request_error":
             PERSISTED_QUERIES.labels("refused").inc()
             return
-        client = request.client.host if request.client else "unknown"
+        client = client_bucket(request.client.host) if request.client else "unknown"
         stored = await persisted.register(resolution, client)
         PERSISTED_QUERIES.labels("registered" if stored else "over_quota").inc()
 
