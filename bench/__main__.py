@@ -232,9 +232,9 @@ def run_scenario(
 
 
 def answer_cache_counts(server: ServerProcess) -> dict[str, float]:
-    url = server.url
+    name = "service360_answer_cache_lookups_total"
     return {
-        result: live.metric_sum(url, f'service360_answer_cache_lookups_total{{result="{result}"}}')
+        result: live.metric_sum(server, f'{name}{{result="{result}"}}')
         for result in ("hit", "miss")
     }
 

@@ -261,8 +261,14 @@ async def prepare_live_viewers(dsn: str, tenants: int) -> list[LiveViewer]:
         await conn.close()
 
 
-def metric_sum(url: str, name: str) -> float:
-    text = httpx.get(url.replace("/graphql", "/metrics"), timeout=10).text
+def metric_sum(server: ServerProcess, name: str) -> float:
+    response = httpx.get(
+        server.url.replace("/graphql", "/metrics"),
+        headers={"Authorization": f"Bearer {server.metrics_token}"},
+        timeout=10,
+    )
+    response.raise_for_status()  # a missing metric must not read as zero
+    text = response.text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name) and not line.startswith("#"):
@@ -319,7 +325,7 @@ def run_live(
         return {"error": "the clients did not get ready: " + driver.stderr.read().decode()[-400:]}
     time.sleep(2.0)  # idle: every subscription held, nothing changing
     rss_idle = server.rss()
-    recomputed_before = metric_sum(server.url, "service360_live_recomputed_views_total")
+    recomputed_before = metric_sum(server, "service360_live_recomputed_views_total")
     cpu_before = server.cpu_seconds()
     orgs = sorted({v.organization_id for v in viewers})
     writer = ProductWriter(dsn, orgs, changes_per_second, rotate=True)
@@ -330,7 +336,7 @@ def run_live(
     writing_seconds = time.time() - window_started / 1000
     time.sleep(2.0)  # the last pushes
     cpu = server.cpu_seconds() - cpu_before
-    recomputed = metric_sum(server.url, "service360_live_recomputed_views_total")
+    recomputed = metric_sum(server, "service360_live_recomputed_views_total")
     out = driver.stdout.read()  # until the driver ends (its own timer)
     driver.wait(timeout=60)
     lines = out.decode().splitlines()

@@ -44,6 +44,8 @@ class ServerProcess:
     port: int
     workers: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    # /metrics answers only with it (web/metrics.py).
+    metrics_token: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen[bytes] | None = None
     lines: list[RequestLine] = field(default_factory=list)
     other_lines: deque[str] = field(default_factory=lambda: deque(maxlen=40))
@@ -65,6 +67,7 @@ class ServerProcess:
             "LOG_LEVEL": "INFO",
             # Every worker must share one key (cursors, code hashes).
             "SECRET_KEY": secrets.token_hex(32),
+            "METRICS_TOKEN": self.metrics_token,
             **self.extra_env,
         }
         self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
