@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +28,29 @@ _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
     "asctime",
     "taskName",
 }
+
+
+# What a client sends reaches log lines (an operation name, a document excerpt
+# in an error message): bounded, so that a megabyte name is not a megabyte
+# line on every request, and, on the console, with control characters
+# escaped, so that a name holding a newline cannot write a line of its own.
+MAX_MESSAGE_CHARS = 2000
+MAX_VALUE_CHARS = 200
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…(+{len(text) - limit} chars)"
+
+
+def _bounded_value(value: Any) -> Any:
+    return _bounded(value, MAX_VALUE_CHARS) if isinstance(value, str) else value
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 def current_request_id() -> str:
@@ -46,12 +70,12 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _bounded(record.getMessage(), MAX_MESSAGE_CHARS),
         }
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        entry.update(_extras(record))
+        entry.update((key, _bounded_value(value)) for key, value in _extras(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
@@ -63,13 +87,15 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         clock = time.strftime("%H:%M:%S", time.localtime(record.created))
         line = f"{clock}.{int(record.msecs):03d} {record.levelname:<7} {record.name}: "
-        line += record.getMessage()
+        line += _printable(_bounded(record.getMessage(), MAX_MESSAGE_CHARS))
         extras = dict(_extras(record))
         request_id = extras.pop("request_id", None) or request_id_var.get()
         if request_id:
-            line += f" [{request_id}]"
+            line += f" [{_printable(str(request_id))}]"
         if extras:
-            line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
+            line += " " + " ".join(
+                f"{key}={_printable(str(_bounded_value(value)))}" for key, value in extras.items()
+            )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -95,3 +95,26 @@ def test_logs_are_readable_lines_on_a_terminal_and_json_otherwise() -> None:
     piped = io.StringIO()
     assert isinstance(log_formatter("auto", piped), JsonFormatter)
     assert isinstance(log_formatter("console", piped), ConsoleFormatter)
+
+
+async def test_a_clients_operation_name_writes_no_line_of_its_own_and_no_megabyte_line(
+    client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    forged = "x\n01:00:00.000 ERROR   service360.errors: forged\x1b[31m"
+    long_name = "B" * 300_000
+    for query, operation_name in (
+        ("{ __typename }", forged),
+        ("{ __typename }", long_name),
+        (f"query {long_name} {{ __typename }}", None),
+    ):
+        await client.http.post("/graphql", json={"query": query, "operationName": operation_name})
+    assert caplog.records
+    for formatter in (ConsoleFormatter(), JsonFormatter()):
+        for record in caplog.records:
+            text = formatter.format(record)
+            assert "\n" not in text and "\x1b" not in text, text
+            assert len(text) < 5000
+    request_lines = [ConsoleFormatter().format(r) for r in caplog.records]
+    assert not any(line.startswith("01:00:00.000") for line in request_lines)
+    assert any("operation=x\\n01:00:00.000" in line for line in request_lines)
