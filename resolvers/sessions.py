@@ -100,15 +100,16 @@ async def sign_in(
     except HashingBusy:
         await give_back(context, client_limit)
         raise hashing_busy(context) from None
-    if row is None or not matched or len(password) > PASSWORD_MAX_LENGTH:
+    # An unverified account answers as a wrong password does, and counts
+    # alike: its password is whoever typed it into createAccount, which
+    # leaves a verified account as it is, so a distinct answer to that
+    # password would tell anyone whether the address had an account.
+    unverified = row is not None and row["step"] == RegistrationStep.VERIFY_EMAIL
+    if row is None or not matched or len(password) > PASSWORD_MAX_LENGTH or unverified:
         await record_sign_in_failure(context.pool, address)
         raise user_error(context.language, ErrorCode.INVALID_CREDENTIALS, "invalid_credentials")
     await forget_sign_in_failures(context.pool, address)
     await give_back(context, client_limit)
-    if row["step"] == RegistrationStep.VERIFY_EMAIL:
-        raise user_error(
-            context.language, ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified", ["email"]
-        )
     rehash = hashing.needs_rehash(row["password_hash"])
     new_hash = await hash_password(context, password) if rehash else None
     async with context.pool.acquire() as conn, conn.transaction():

@@ -96,7 +96,7 @@ async def test_an_unverified_account_cannot_sign_in_and_a_wrong_password_says_no
         "createAccount",
     )
     right = await client.execute(SIGN_IN, {"email": "dee@sessions.example", "password": PASSWORD})
-    assert error_codes(right, "signIn") == ["EMAIL_NOT_VERIFIED"]
+    assert error_codes(right, "signIn") == ["INVALID_CREDENTIALS"]
     assert payload(right, "signIn")["session"] is None
     wrong = await client.execute(
         SIGN_IN, {"email": "dee@sessions.example", "password": "wrong-password-123"}
@@ -166,3 +166,20 @@ async def test_a_flood_of_sign_ins_queues_for_hashing_while_other_requests_are_s
     assert any(not task.done() for task in flood)  # answered while the flood is still queued
     answers = await asyncio.gather(*flood)
     assert all(payload(a, "signIn")["session"] is not None for a in answers)
+
+
+async def test_create_account_then_sign_in_does_not_tell_whether_an_address_had_an_account(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    """An attacker registers an address with a password of their own, then signs in
+    with it: a verified account keeps its password, a new one takes the attacker's.
+    Both answer the same, so the pair is no test of which addresses exist."""
+    await signed_up(client, db, "owner@sessions.example")
+    attacker_password = "attacker-chosen-horse-battery-9"
+    answers = []
+    for email in ("owner@sessions.example", "nobody@sessions.example"):
+        attempt = {**account_input(email), "password": attacker_password}
+        no_errors(await client.execute(CREATE_ACCOUNT, {"input": attempt}), "createAccount")
+        answer = await client.execute(SIGN_IN, {"email": email, "password": attacker_password})
+        answers.append((error_codes(answer, "signIn"), payload(answer, "signIn")["session"]))
+    assert answers[0] == answers[1] == (["INVALID_CREDENTIALS"], None)
