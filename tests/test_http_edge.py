@@ -473,3 +473,42 @@ def test_bad_edge_settings_stop_the_start_with_one_line(name: str, value: str) -
 
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+async def test_a_client_gone_before_its_body_arrived_is_no_internal_error(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that declares a body, sends part of it and closes: its doing, not
+    an ERROR with a traceback (anyone could fill the error log and alerts)."""
+    caplog.set_level(logging.INFO)
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"query": "{ produ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"5000")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    async with running_app(settings) as (app, _state):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -223,7 +223,15 @@ class GraphQLApp(GraphQL[Context, None]):
                 "Send the request as JSON: Content-Type: application/json (UTF-8).",
                 "UNSUPPORTED_MEDIA_TYPE",
             )
-        return params_from_body(await request.body())
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            # Gone before its body arrived: a client's doing, not a failure of
+            # ours (no ERROR, no internal_error); the answer reaches nobody.
+            raise MalformedRequest(
+                400, "The connection closed before the request body arrived."
+            ) from None
+        return params_from_body(body)
 
     # ------------------------------------------------------------ running
 
