@@ -6,7 +6,9 @@ Attempt counters change in PostgreSQL under the codes' row locks (`FOR
 UPDATE` in the mutation's transaction), so concurrent requests all count. A
 wrong try counts against every live code of the purpose, so five wrong tries
 spend them all, however many there are; and against the account's day, so
-that asking for new codes does not give new guesses without end.
+that asking for new codes does not give new guesses without end. A wrong
+try is only ever told INVALID_CODE, spent codes and the day's cap included:
+see `check_code`.
 """
 
 from __future__ import annotations
@@ -76,19 +78,28 @@ async def check_code(
     code: str,
     field: list[str],
 ) -> CheckedCode:
-    """Consume the code when right; else count the try and say why.
+    """Consume the code when right; else count the try (a wrong one says only INVALID_CODE).
 
     The caller holds the user's row locked, commits in both cases (the
     counted try must stay) and raises the error after the commit. Past the
-    day's cap of wrong codes, no code is checked at all until the day ends.
+    day's cap of wrong codes, no code is accepted until the day ends.
     """
-    if await wrong_codes_today(conn, user_id) >= settings.code_max_wrong_per_day:
-        return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_day_cap", field))
+    invalid = CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
     rows = await lock_live_codes(conn, user_id, purpose)
     expected = code_hash(settings, user_id, purpose, code.strip())
     matching = next(
         (row for row in rows if hmac.compare_digest(expected, bytes(row["code_hash"]))), None
     )
+    # A wrong code is answered INVALID_CODE whatever the state of the codes:
+    # only an account with live codes could answer anything else (spent, the
+    # day's cap), and anyone may create live codes for an address (a reset
+    # request, a sign-up), so a different answer to guesses would tell which
+    # addresses have accounts. The right code, known only to the mailbox,
+    # hears why it no longer works.
+    if await wrong_codes_today(conn, user_id) >= settings.code_max_wrong_per_day:
+        if matching is None:
+            return invalid
+        return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_day_cap", field))
     if matching is not None:
         if matching["attempts"] >= settings.code_max_attempts:
             return CheckedCode(
@@ -99,15 +110,7 @@ async def check_code(
         await consume_code(conn, matching["id"])
         return CheckedCode(None, matching["registration"])
     usable = [r for r in rows if not r["expired"] and r["attempts"] < settings.code_max_attempts]
-    if not usable:
-        spent = any(not r["expired"] for r in rows)
-        if spent:
-            return CheckedCode(
-                user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field)
-            )
-        return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
-    attempts = await count_wrong_attempt(conn, [r["id"] for r in usable])
-    await count_wrong_code(conn, user_id)
-    if min(attempts) >= settings.code_max_attempts:
-        return CheckedCode(user_error(language, ErrorCode.TOO_MANY_ATTEMPTS, "code_spent", field))
-    return CheckedCode(user_error(language, ErrorCode.INVALID_CODE, "code_invalid", field))
+    if usable:
+        await count_wrong_attempt(conn, [r["id"] for r in usable])
+        await count_wrong_code(conn, user_id)
+    return invalid

@@ -60,7 +60,8 @@ async def test_new_codes_give_no_new_guesses_past_the_days_cap(
         await client.execute(CREATE_ACCOUNT, {"input": account_input(EMAIL)}), "createAccount"
     )
     first = await latest_code(db, EMAIL)
-    assert [await verify(client, wrong(first)) for _ in range(5)][-1] == ["TOO_MANY_ATTEMPTS"]
+    assert [await verify(client, wrong(first)) for _ in range(5)] == [["INVALID_CODE"]] * 5
+    assert await verify(client, first) == ["TOO_MANY_ATTEMPTS"]  # spent
     await next_minute(db)
     no_errors(await client.execute(RESEND, {"email": EMAIL}), "resendVerificationCode")
     second = await latest_code(db, EMAIL)
@@ -109,3 +110,26 @@ async def test_a_second_reset_request_keeps_the_owners_code_valid_beside_the_new
     assert error_codes(signed, "signIn") == []
     # The reset spent every code, the other request's included.
     assert await db.fetchval("select count(*) from one_time_codes where consumed_at is null") == 0
+
+
+async def test_wrong_codes_say_the_same_for_a_known_and_an_unknown_address(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    """Anyone may make codes live for an address (a reset request, a sign-up):
+    guesses then must not tell an account with live codes from no account."""
+    await signed_up(client, db, EMAIL)
+    for address in (EMAIL, "nobody@limits.example"):
+        await next_minute(db)
+        no_errors(await client.execute(REQUEST_RESET, {"email": address}), "requestPasswordReset")
+    answers = {}
+    for address in (EMAIL, "nobody@limits.example"):
+        answers[address] = [
+            error_codes(
+                await client.execute(
+                    RESET, {"email": address, "code": "000000", "password": NEW_PASSWORD}
+                ),
+                "resetPassword",
+            )
+            for _ in range(8)
+        ]
+    assert answers[EMAIL] == answers["nobody@limits.example"] == [["INVALID_CODE"]] * 8
