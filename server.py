@@ -36,6 +36,7 @@ import asyncpg
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -49,7 +50,7 @@ from schema import build_schema
 from telemetry import configure_logging
 from web.body_limit import BodyLimitMiddleware
 from web.cors import cors_middleware
-from web.failures import FailureMiddleware
+from web.failures import FailureMiddleware, http_refusal
 from web.favicon import favicon
 from web.forwarded_for import ForwardedForMiddleware
 from web.graphiql import STATIC_PATH, graphiql_assets
@@ -108,7 +109,14 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    # Unknown paths (404), wrong methods (405, with Allow) and static-file
+    # refusals: JSON with a code, not Starlette's plain text.
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_refusal},
+    )
 
 
 def app_from_env() -> Starlette:

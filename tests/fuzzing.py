@@ -344,12 +344,13 @@ class Case:
     extensions: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    path: str = "/graphql"
 
     def size(self) -> int:
         return len(self.document or "") + len(json.dumps(self.variables)) + len(self.body or b"")
 
     def describe(self) -> str:
-        lines = [f"{self.method} {self.headers or ''}".rstrip()]
+        lines = [f"{self.method} {self.path} {self.headers or ''}".rstrip()]
         if self.document is not None:
             lines.append(self.document)
         if self.variables:

@@ -345,8 +345,8 @@ def send(http: httpx.Client, case: Case, token: str | None) -> httpx.Response:
         if case.extensions:
             params["extensions"] = json.dumps(case.extensions)
         return http.get("/graphql", params=params, headers=headers)
-    if case.body is not None:
-        return http.request(case.method, "/graphql", content=case.body, headers=headers)
+    if case.body is not None or case.path != "/graphql":
+        return http.request(case.method, case.path, content=case.body, headers=headers)
     payload: dict[str, Any] = {"query": case.document}
     if case.variables:
         payload["variables"] = case.variables
@@ -556,14 +556,44 @@ def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
+# Routes besides /graphql, and the methods they refuse (HEAD has no body to judge).
+OTHER_ROUTES = ["/healthz", "/readyz", "/favicon.ico", "/metrics", "/static/graphiql/init.js"]
+REFUSED_METHODS = ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+PATH_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="?#%/"),
+    min_size=1,
+    max_size=16,
+)
+
+
+@st.composite
+def elsewhere_cases(draw: st.DrawFn) -> Case:
+    """Another path than /graphql: a wrong method on a route, or a random path."""
+    if draw(st.booleans()):
+        return Case(
+            draw(st.sampled_from(REFUSED_METHODS)), None, path=draw(st.sampled_from(OTHER_ROUTES))
+        )
+    parts = draw(st.lists(PATH_TEXT, min_size=1, max_size=3))
+    path = "/" + "/".join(parts)
+    if path in OTHER_ROUTES or path.rstrip("/") == "/graphql":
+        path = "/x" + path
+    method = draw(st.sampled_from(["GET", *REFUSED_METHODS]))
+    body = draw(st.none() | st.binary(max_size=20))
+    return Case(method, None, body=body, path=path)
+
+
 @st.composite
 def edge_cases(draw: st.DrawFn) -> Case:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(elsewhere_cases())
     document = draw(st.sampled_from(EDGE_DOCUMENTS) | st.text(max_size=40))
     extensions = draw(EXTENSIONS)
     variables = draw(st.none() | st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=3))
     accept = draw(st.sampled_from(ACCEPTS) | st.sampled_from(ACCEPTS[:2]))
     headers = {"Accept": accept} if accept else {}
-    method = draw(st.sampled_from(("GET", "GET", "POST", "POST", "POST", "POST", "PUT")))
+    method = draw(
+        st.sampled_from(("GET", "GET", "POST", "POST", "POST", "POST", "PUT", "DELETE", "PATCH"))
+    )
     if method == "GET":
         # Sometimes only the hash, as Apollo clients send their first try.
         query = None if extensions and draw(st.booleans()) else document

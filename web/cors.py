@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from web.failures import failure_response
 
 # What browser GraphQL clients send (Apollo adds its client name and version).
 ALLOWED_HEADERS = (
@@ -17,13 +21,30 @@ ALLOWED_HEADERS = (
 EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "ETag")
 
 
+class JSONRefusalCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in JSON with a
+    code (Starlette's is plain text) and the same CORS headers."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        message = bytes(response.body).decode(errors="replace") + "."
+        return failure_response(response.status_code, message, "CORS_REFUSED", headers)
+
+
 def cors_middleware(origins: tuple[str, ...]) -> list[Middleware]:
     """The CORS middleware for `CORS_ORIGINS`, or nothing when none is set."""
     if not origins:
         return []
     return [
         Middleware(
-            CORSMiddleware,
+            JSONRefusalCORSMiddleware,
             allow_origins=list(origins),
             allow_methods=["GET", "POST"],
             allow_headers=list(ALLOWED_HEADERS),

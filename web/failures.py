@@ -21,6 +21,9 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.availability import database_unavailable
@@ -40,6 +43,49 @@ def failure_body(message: str, code: str) -> dict[str, Any]:
             {"message": message, "extensions": {"code": code, "requestId": current_request_id()}}
         ]
     }
+
+
+# What a refusal by the router, a static file or a small endpoint is told,
+# by status (Starlette raises HTTPException; its own answers are plain text).
+HTTP_REFUSALS: dict[int, tuple[str, str]] = {
+    400: ("BAD_REQUEST", "The request could not be read."),
+    401: ("UNAUTHENTICATED", "Authentication is required."),
+    403: ("FORBIDDEN", "Not allowed."),
+    404: ("NOT_FOUND", "Nothing is served at this path; the API is at /graphql."),
+    405: ("METHOD_NOT_ALLOWED", "This method is not allowed here."),
+    408: ("REQUEST_TIMEOUT", "The request did not arrive in time."),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+    503: ("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE),
+}
+
+
+def failure_response(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON error answer in the GraphQL shape, never stored by a cache."""
+    return Response(
+        orjson.dumps(failure_body(message, code)),
+        status_code=status,
+        media_type="application/json; charset=utf-8",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+async def http_refusal(request: Request, exc: Exception) -> Response:
+    """Starlette's exception handler for HTTPException (unknown path, wrong
+    method, static files): JSON with a code and the request id."""
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    fallback = (
+        ("BAD_REQUEST", "Refused.") if status < 500 else ("INTERNAL_SERVER_ERROR", INTERNAL_MESSAGE)
+    )
+    code, message = HTTP_REFUSALS.get(status, fallback)
+    headers = dict(exc.headers or {})
+    if status == 405 and "Allow" in headers:
+        # Starlette joins a set: the same order on every answer.
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+        message = f"{request.method} is not allowed here; allowed: {headers['Allow']}."
+    return failure_response(status, message, code, headers)
 
 
 class FailureMiddleware:

@@ -192,7 +192,10 @@ class GraphQLApp(GraphQL[Context, None]):
     def _negotiate(self, request: Request) -> str:
         if request.method not in ("GET", "POST"):
             raise MalformedRequest(
-                405, "GraphQL is served over GET and POST only.", headers={"Allow": "GET, POST"}
+                405,
+                "GraphQL is served over GET and POST only.",
+                "METHOD_NOT_ALLOWED",
+                headers={"Allow": "GET, POST"},
             )
         accept = request.headers.get("accept")
         media_type = choose_media_type(accept, OFFERED_MEDIA_TYPES)

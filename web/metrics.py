@@ -34,12 +34,14 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from db.metrics import fetch_outbox_backlog
 from db.pool import StatementStats
 from security.passwords import PasswordHashing
+from web.failures import failure_response
 
 if TYPE_CHECKING:  # the app's state imports this module
     from app_state import AppResources
@@ -194,13 +196,14 @@ async def metrics_endpoint(request: Request) -> Response:
     resources: AppResources = state.resources
     token = state.settings.metrics_token
     if token is None:
-        return Response("Not Found", status_code=404, media_type="text/plain")
+        # The router's own 404, so that /metrics does not tell it exists.
+        raise HTTPException(404)
     if not _authorized(request, str(token)):
-        return Response(
+        return failure_response(
+            401,
             "Send Authorization: Bearer <METRICS_TOKEN>.",
-            status_code=401,
-            media_type="text/plain",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            "UNAUTHENTICATED",
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     outbox = await read_outbox(state.pool)
     # Sampled last, with no await before rendering: the numbers of this instant.
