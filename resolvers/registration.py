@@ -654,11 +654,17 @@ async def request_password_reset(context: Context, raw_email: str) -> None:
 
 
 async def reset_password(context: Context, raw_email: str, code: str, new_password: str) -> None:
-    """Right code: the new password is set and every session of the user is revoked."""
+    """Right code: the new password is set and every session of the user is revoked.
+
+    Before the code is checked the password is judged only on what the caller
+    sent (the address): a check against the account's names there would answer
+    WEAK_PASSWORD for a known address and INVALID_CODE for an unknown one, and
+    tell anyone which addresses exist and what their owners are called. The
+    account's names and organization count once the code proved the mailbox.
+    """
     email = lookup_address(context, raw_email, ["email"])
     await throttle(context, "resetPassword", email.address)
-    personal = [email.address, *await fetch_password_context(context.pool, email.address)]
-    problem = password_problem(new_password, context.language, ["newPassword"], personal)
+    problem = password_problem(new_password, context.language, ["newPassword"], [email.address])
     if problem is not None:
         raise problem
     new_hash = await hash_password(context, new_password)
@@ -674,6 +680,12 @@ async def reset_password(context: Context, raw_email: str, code: str, new_passwo
             error = checked.error
         if error is None:
             assert user is not None
+            personal = [email.address, *await fetch_password_context(conn, email.address)]
+            problem = password_problem(new_password, context.language, ["newPassword"], personal)
+            if problem is not None:
+                # Raised inside the transaction: it rolls back, and the code,
+                # right but not used, stays live for a better password.
+                raise problem
             await set_password(conn, user["id"], new_hash)
             if user["step"] == RegistrationStep.VERIFY_EMAIL:
                 # The reset code proved the mailbox, with a password its owner chose.

@@ -98,3 +98,37 @@ def test_a_strong_password_that_merely_contains_a_known_word_is_accepted() -> No
     personal = ["jane@acme.example", "Jane", "Doe"]
     assert password_problem("acme-walnut-cascade-river", "en", ["password"], personal) is None
     assert password_problem("acme-2024", "en", ["password"], personal) is not None
+
+
+async def test_reset_judges_a_password_on_the_accounts_names_only_after_the_right_code(
+    client: GraphQLClient, db: asyncpg.Connection
+) -> None:
+    known = "vera@names.example"
+    await signed_up(client, db, known, firstName="Victoria", lastName="Quillfeather")
+    await db.execute("update code_sends set sent_at = sent_at - interval '61 seconds'")
+    no_errors(await client.execute(REQUEST_RESET, {"email": known}), "requestPasswordReset")
+    code = await latest_code(db, known, "password_reset")
+    wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
+    named = "Victoria-Quillfeather"
+    # A wrong code: the same answer for a known and an unknown address, whatever
+    # the password says about the account's owner.
+    answers = [
+        payload(
+            await client.execute(RESET, {"email": email, "code": wrong_code, "password": named}),
+            "resetPassword",
+        )["userErrors"]
+        for email in (known, "nobody@names.example")
+    ]
+    assert answers[0] == answers[1]
+    assert [e["code"] for e in answers[0]] == ["INVALID_CODE"]
+    # The right code: the owner hears that the password is built on their name,
+    # and the code, not used, still sets a better one.
+    answer = await client.execute(RESET, {"email": known, "code": code, "password": named})
+    assert error_codes(answer, "resetPassword") == ["WEAK_PASSWORD"]
+    good = "quartz-walnut-cascade-river"
+    no_errors(
+        await client.execute(RESET, {"email": known, "code": code, "password": good}),
+        "resetPassword",
+    )
+    signed = await client.execute(SIGN_IN, {"email": known, "password": good})
+    assert error_codes(signed, "signIn") == []
