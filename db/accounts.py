@@ -495,6 +495,28 @@ async def insert_onboarding_request(
     return request_id
 
 
+# Lock order, the same on every path (two paths that take the same locks in
+# opposite orders deadlock; PostgreSQL then aborts one of them):
+#   1. the address (`db.throttle.lock_address`, code sends to one address);
+#   2. the domains (`lock_domains`: a domain and its parents, in sorted order);
+#   3. the onboarding request (`lock_onboarding_request`);
+#   4. users: the one the mutation acts for first (the requester, the viewer),
+#      then others in id order (`lock_colleagues_waiting_for`,
+#      `db.members.lock_organization_admins`);
+#   5. one-time codes (`lock_live_codes`).
+# A path that needs a request's domain before locking it reads it unlocked
+# (`fetch_onboarding_request_domain`, a request's domain never changes) and
+# re-checks the request's state once it holds the lock.
+
+
+async def fetch_onboarding_request_domain(conn: Executor, request_id: int) -> str | None:
+    """The request's domain, unlocked: what `lock_domains` needs before the request."""
+    domain: str | None = await conn.fetchval(
+        "select domain::text from onboarding_requests where id = $1", request_id
+    )
+    return domain
+
+
 async def lock_onboarding_request(conn: Conn, request_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"select {REQUEST_COLUMNS}, r.address from onboarding_requests r"
@@ -530,11 +552,18 @@ async def save_onboarding_decision(
     )
 
 
-async def lock_domain(conn: Conn, domain: str) -> None:
-    """Serialise decisions about one domain until the transaction ends."""
-    await conn.execute(
-        "select pg_advisory_xact_lock(hashtextextended('domain:' || lower($1), 0))", domain
-    )
+async def lock_domains(conn: Conn, domains: Sequence[str]) -> None:
+    """Serialise decisions about these domains until the transaction ends.
+
+    Callers pass a domain with its parents, so that deciding about
+    `paris.newco.example` waits for deciding about `newco.example` (whose
+    approval settles the subdomain's people too). Sorted: any two callers
+    take the locks they share in the same order.
+    """
+    for domain in sorted({d.lower() for d in domains}):
+        await conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended('domain:' || $1, 0))", domain
+        )
 
 
 async def lock_colleagues_waiting_for(conn: Conn, domain: str) -> list[asyncpg.Record]:

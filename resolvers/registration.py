@@ -22,6 +22,7 @@ from db.accounts import (
     close_pending_requests,
     count_onboarding_requests,
     fetch_default_site_scope,
+    fetch_onboarding_request_domain,
     fetch_onboarding_request_page,
     fetch_organizations_for_domains,
     fetch_password_context,
@@ -30,7 +31,7 @@ from db.accounts import (
     insert_organization,
     insert_user,
     lock_colleagues_waiting_for,
-    lock_domain,
+    lock_domains,
     lock_onboarding_request,
     lock_user,
     lock_user_by_email,
@@ -204,6 +205,15 @@ async def locked_viewer_at(conn: Conn, context: Context, step: RegistrationStep)
     if user["step"] != step:
         raise wrong_step(context, user["step"])
     return user
+
+
+async def lock_viewer_domains(conn: Conn, context: Context) -> None:
+    """Lock the domains of the viewer's address (before the viewer's row, as the
+    lock order in db/accounts.py says): attaching someone by domain then
+    serialises with an approval for that domain, which either has made the
+    organization this path then finds or sees this user waiting for it."""
+    viewer = require_viewer(context)
+    await lock_domains(conn, domain_and_parents(email_domain(viewer.email)))
 
 
 # ----------------------------------------------------------- createAccount
@@ -398,6 +408,7 @@ async def submit_professional_profile(context: Context, form: ProfileForm) -> as
     checker.raise_if_any()
     assert company_name and job_title and phone and address["country"]
     async with context.pool.acquire() as conn, conn.transaction():
+        await lock_viewer_domains(conn, context)
         user = await locked_viewer_at(conn, context, RegistrationStep.COMPLETE_PROFILE)
         await save_profile(
             conn,
@@ -459,6 +470,7 @@ async def organization_choices(context: Context, email: str) -> list[asyncpg.Rec
 
 async def select_organization(context: Context, organization_id: int | None) -> asyncpg.Record:
     async with context.pool.acquire() as conn, conn.transaction():
+        await lock_viewer_domains(conn, context)
         user = await locked_viewer_at(conn, context, RegistrationStep.SELECT_ORGANIZATION)
         choices = await fetch_organizations_for_domains(
             conn, domain_and_parents(email_domain(user["email"]))
@@ -524,10 +536,19 @@ async def decide_onboarding_request(
     if decision == "REJECT" and cleaned_note is None and not checker.errors:
         checker.error(ErrorCode.REQUIRED, "note_required", ["note"])
     checker.raise_if_any()
+    not_found = user_error(context.language, ErrorCode.NOT_FOUND, "request_not_found", ["id"])
     async with context.pool.acquire() as conn, conn.transaction():
+        # The domain first, then the request and its requester (the lock order
+        # in db/accounts.py): an approval locks the domain's waiting colleagues,
+        # so a decision that held its request and requester before the domain
+        # would deadlock with a colleague's decision holding the domain.
+        domain = await fetch_onboarding_request_domain(conn, request_id) if request_id else None
+        if domain is None:
+            raise not_found
+        await lock_domains(conn, domain_and_parents(domain))
         request = await lock_onboarding_request(conn, request_id) if request_id else None
         if request is None:
-            raise user_error(context.language, ErrorCode.NOT_FOUND, "request_not_found", ["id"])
+            raise not_found
         if request["status"] != "PENDING":
             raise user_error(context.language, ErrorCode.WRONG_STEP, "request_decided", ["id"])
         requester = await lock_user(conn, request["user_id"])
@@ -571,9 +592,8 @@ async def approve(
 
     When the domain found an organization meanwhile (a colleague's request
     approved first), no second one is made: the requester joins as anyone
-    of that domain would.
+    of that domain would. The caller holds the domain locked.
     """
-    await lock_domain(conn, request["domain"])
     owners = await fetch_organizations_for_domains(conn, domain_and_parents(request["domain"]))
     if len(owners) == 1:
         await join_organization(conn, requester, owners[0])

@@ -3,18 +3,27 @@ second organization for a domain that already has one."""
 
 from __future__ import annotations
 
-import asyncpg
+import asyncio
+import logging
 
+import asyncpg
+import pytest
+
+from db.accounts_admin import create_staff_user
+from security.passwords import hash_password_sync
 from tests.support.app import GraphQLClient
 from tests.support.registration import (
     DECIDE,
     DESCRIBE,
     ORGANIZATION_INPUT,
+    PASSWORD,
+    SIGN_IN,
     VIEWER,
     add_organization,
     as_customer,
     mails_to,
     no_errors,
+    payload,
     staff_token,
 )
 
@@ -76,3 +85,48 @@ async def test_approving_a_domain_that_found_an_organization_meanwhile_joins_it(
     viewer = (await client.execute(VIEWER, token=founder))["data"]["viewer"]
     assert viewer["registration"]["step"] == "COMPLETE" and viewer["role"] == "MEMBER"
     assert await db.fetchval("select count(*) from organizations") == 1
+
+
+async def test_concurrent_decisions_on_one_domains_requests_all_answer_without_deadlock(
+    client: GraphQLClient, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    people = [f"p{n}@newco.example" for n in range(5)] + ["ops@paris.newco.example"]
+    tokens: list[str] = []
+    requests: list[str] = []
+    for email in people:
+        token, _ = await as_customer(client, db, email)
+        tokens.append(token)
+        requests.append(await describe(client, token, "Newco SAS"))
+    # Two staff members with their own sessions, deciding at the same time.
+    first_staff = await staff_token(client, db)
+    await create_staff_user(db, "staff2@service360.example", hash_password_sync(PASSWORD))
+    signed = await client.execute(
+        SIGN_IN, {"email": "staff2@service360.example", "password": PASSWORD}
+    )
+    second_staff = no_errors(signed, "signIn")["session"]["token"]
+    decisions = ["APPROVE", "APPROVE", "REJECT", "APPROVE", "REJECT", "APPROVE"]
+    answers = await asyncio.gather(
+        *(
+            client.execute(
+                DECIDE,
+                {"id": request_id, "decision": decision, "note": "Not this one."},
+                token=first_staff if index % 2 else second_staff,
+            )
+            for index, (request_id, decision) in enumerate(zip(requests, decisions, strict=True))
+        )
+    )
+
+    for answer in answers:
+        # The first approval to hold the domain settles every request of it;
+        # a decision that comes later finds its request decided.
+        codes = [e["code"] for e in payload(answer, "decideOnboardingRequest")["userErrors"]]
+        assert codes in ([], ["WRONG_STEP"]), answer
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # One organization; a rejected requester was waiting again, so joined it too.
+    assert await db.fetchval("select count(*) from organizations") == 1
+    for token in tokens:
+        viewer = (await client.execute(VIEWER, token=token))["data"]["viewer"]
+        assert viewer["registration"]["step"] == "COMPLETE"
+        assert viewer["organization"]["name"] == "Newco SAS"
+    assert await db.fetchval("select count(*) from users where role = 'ADMIN'") == 1
