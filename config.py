@@ -68,6 +68,8 @@ class Settings:
     graphql_executor: str = "compiled"
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
+    # A request body must arrive whole within this of its headers (408 after).
+    body_read_timeout_seconds: float = 30.0
     # HTTP edge (web/): persisted queries `off` | `apq` | `only` (trusted
     # documents), their limits, proxies whose X-Request-ID is believed, and
     # the directory of per-worker metric files (WORKERS > 1; a fresh temporary
@@ -216,6 +218,9 @@ class Settings:
             ),
             cors_origins=reader.csv("CORS_ORIGINS"),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024, 100_000_000),
+            body_read_timeout_seconds=reader.number(
+                "BODY_READ_TIMEOUT_SECONDS", cls.body_read_timeout_seconds, 0.1, 3600
+            ),
             persisted_queries=reader.choice(
                 "PERSISTED_QUERIES", ("off", "apq", "only"), cls.persisted_queries
             ),

@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> Starlette:
     # security headers, CORS, JSON answers for anything that escapes (inside
     # CORS so that a browser can read them; Starlette's own fallback is a
     # plain-text 500, and the middleware outside do no I/O), compression of
-    # large answers, then the body limit nearest the app.
+    # large answers, then the body limit and read deadline nearest the app.
     trusted = settings.trusted_proxies
     middleware = [
         Middleware(RequestContextMiddleware, trusted_proxies=trusted),
@@ -107,7 +107,11 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(FailureMiddleware),
         # Level 5: within 20% of the best ratio on JSON at a fifth of the CPU of 9.
         Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            read_timeout_seconds=settings.body_read_timeout_seconds,
+        ),
     ]
     # Unknown paths (404), wrong methods (405, with Allow) and static-file
     # refusals: JSON with a code, not Starlette's plain text.

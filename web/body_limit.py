@@ -1,25 +1,42 @@
-"""Pure ASGI middleware: refuse request bodies larger than a limit with 413.
+"""Pure ASGI middleware: refuse request bodies larger than a limit with 413,
+and bodies that do not arrive in time with 408.
 
 A declared Content-Length past the limit is refused before any byte is read;
 a chunked body is counted as it arrives and refused once it passes the limit.
+The whole body must arrive within `read_timeout_seconds` of the request's
+headers: a client that declares 100 bytes and sends 10 would otherwise hold
+its connection (and a file descriptor) for as long as it likes.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web.failures import failure_body
+
+BODY_TIMEOUT_MESSAGE = "The request body did not arrive in time."
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
+class BodyReadTimeout(Exception):
+    """The request body did not arrive within the deadline (answered 408)."""
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout_seconds: float = 30.0) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be positive")
+        if read_timeout_seconds <= 0:
+            raise ValueError("read_timeout_seconds must be positive")
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_seconds = read_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,15 +52,25 @@ class BodyLimitMiddleware:
                     await self._refuse(send)
                     return
         received = 0
+        body_complete = False
         response_started = False
+        deadline = asyncio.get_running_loop().time() + self.read_timeout_seconds
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_complete
+            if body_complete:
+                # Only a disconnect is left to hear: no deadline on that.
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyReadTimeout from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise _BodyTooLarge
+                body_complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -58,18 +85,33 @@ class BodyLimitMiddleware:
             if response_started:
                 raise
             await self._refuse(send)
+        except BodyReadTimeout:
+            if response_started:
+                raise
+            await self._answer_timeout(send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
+    async def _answer_timeout(self, send: Send) -> None:
+        body = orjson.dumps(failure_body(BODY_TIMEOUT_MESSAGE, "REQUEST_TIMEOUT"))
+        await send(
             {
-                "errors": [
-                    {
-                        "message": f"The request body is larger than {self.max_bytes} bytes.",
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE", "maxBytes": self.max_bytes},
-                    }
-                ]
+                "type": "http.response.start",
+                "status": 408,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    # The rest of the body may still come: never read as a request.
+                    (b"connection", b"close"),
+                ],
             }
         )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _refuse(self, send: Send) -> None:
+        refusal = failure_body(
+            f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
+        )
+        refusal["errors"][0]["extensions"]["maxBytes"] = self.max_bytes
+        body = orjson.dumps(refusal)
         await send(
             {
                 "type": "http.response.start",

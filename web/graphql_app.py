@@ -39,6 +39,7 @@ from resolvers.throttle import client_bucket
 from resolvers.viewer import keep_session_alive
 from resolvers.viewer_state import load_viewer_state
 from web.answer_cache import LOOKUPS, AnswerCache, Probe, if_none_match
+from web.body_limit import BODY_TIMEOUT_MESSAGE, BodyReadTimeout
 from web.graphiql import graphiql_page
 from web.http_graphql import (
     GraphQLParams,
@@ -233,6 +234,12 @@ class GraphQLApp(GraphQL[Context, None]):
             # ours (no ERROR, no internal_error); the answer reaches nobody.
             raise MalformedRequest(
                 400, "The connection closed before the request body arrived."
+            ) from None
+        except BodyReadTimeout:
+            # A client's doing too (web/body_limit.py): a request error, not
+            # an internal one; the connection closes after the answer.
+            raise MalformedRequest(
+                408, BODY_TIMEOUT_MESSAGE, "REQUEST_TIMEOUT", headers={"Connection": "close"}
             ) from None
         return params_from_body(body)
 
