@@ -70,6 +70,11 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # A request body must arrive whole within this of its headers (408 after).
     body_read_timeout_seconds: float = 30.0
+    # Connections (HTTP and WebSocket) one worker holds before it answers new
+    # requests 503 (uvicorn's limit_concurrency), and how long an idle
+    # keep-alive connection stays open after an answer.
+    max_connections: int = 4000
+    keep_alive_timeout_seconds: int = 5
     # HTTP edge (web/): persisted queries `off` | `apq` | `only` (trusted
     # documents), their limits, proxies whose X-Request-ID is believed, and
     # the directory of per-worker metric files (WORKERS > 1; a fresh temporary
@@ -220,6 +225,10 @@ class Settings:
             max_body_bytes=reader.integer("MAX_BODY_BYTES", cls.max_body_bytes, 1024, 100_000_000),
             body_read_timeout_seconds=reader.number(
                 "BODY_READ_TIMEOUT_SECONDS", cls.body_read_timeout_seconds, 0.1, 3600
+            ),
+            max_connections=reader.integer("MAX_CONNECTIONS", cls.max_connections, 2, 1_000_000),
+            keep_alive_timeout_seconds=reader.integer(
+                "KEEP_ALIVE_TIMEOUT_SECONDS", cls.keep_alive_timeout_seconds, 1, 3600
             ),
             persisted_queries=reader.choice(
                 "PERSISTED_QUERIES", ("off", "apq", "only"), cls.persisted_queries

@@ -57,6 +57,7 @@ from web.graphiql import STATIC_PATH, graphiql_assets
 from web.graphql_app import GraphQLApp
 from web.health import healthz, readyz
 from web.metrics import MULTIPROC_ENV, metrics_endpoint, prepare_multiprocess_dir
+from web.overload import answer_connection_limit_in_json
 from web.request_context import RequestContextMiddleware
 from web.security_headers import SecurityHeadersMiddleware
 
@@ -127,6 +128,8 @@ def app_from_env() -> Starlette:
     """Factory for uvicorn workers (`server:app_from_env`)."""
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    # In the worker's process, where uvicorn's protocols answer past MAX_CONNECTIONS.
+    answer_connection_limit_in_json()
     return create_app(settings)
 
 
@@ -216,6 +219,14 @@ def cmd_serve(settings: Settings, database_url: str, args: argparse.Namespace) -
             "server_header": False,
             # A WebSocket message is held to the HTTP body limit (uvicorn: 16 MB).
             "ws_max_size": settings.max_body_bytes,
+            # Per worker: past it new requests are answered 503 (web/overload.py).
+            # WebSocket connections count, though upgrades are never refused by it.
+            "limit_concurrency": settings.max_connections,
+            # uvicorn's default, made explicit: an idle keep-alive connection
+            # closes this long after its last answer. No setting of uvicorn
+            # times out a connection that never sends (complete) headers: a
+            # reverse proxy in front must (README: HTTP edge).
+            "timeout_keep_alive": settings.keep_alive_timeout_seconds,
         }
         if settings.workers == 1:
             uvicorn.run("server:app_from_env", **options)

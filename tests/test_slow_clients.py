@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,36 @@ async def test_a_body_read_timeout_is_a_request_error_not_an_internal_one(
     assert (b"connection", b"close") in [(k.lower(), v) for k, v in sent[0]["headers"]]
     assert orjson.loads(sent[1]["body"])["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_past_max_connections_a_worker_answers_503_in_json(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Idle connections fill the worker's limit: a request on one more is
+    answered 503 SERVICE_UNAVAILABLE in JSON (uvicorn's own answer is plain
+    text: web/overload.py), and served again once they close."""
+    with live_server(database_url, tmp_path / "server.log", MAX_CONNECTIONS="3") as server:
+        idle = [connect(server.url) for _ in range(3)]
+        try:
+            with connect(server.url) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                status, headers, body, closed = read_answer(sock)
+        finally:
+            for sock in idle:
+                sock.close()
+        assert status == 503
+        assert headers["content-type"].startswith("application/json")
+        assert headers["retry-after"]
+        error = orjson.loads(body)["errors"][0]
+        assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert error["extensions"]["requestId"] == headers["x-request-id"]
+        assert closed
+        # The closed connections leave the count as the server notices them.
+        for _ in range(200):
+            with connect(server.url) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                status, *_ = read_answer(sock)
+            if status == 200:
+                break
+            time.sleep(0.05)
+        assert status == 200
