@@ -24,6 +24,7 @@ from db.members import (
     set_role,
     set_site_access,
 )
+from db.types import Conn
 from resolvers.account_values import Role, SiteScope
 from resolvers.context import Context
 from resolvers.errors import ErrorCode, PublicError, UserErrors
@@ -45,6 +46,28 @@ def _require_admin_of(context: Context, organization_pk: int) -> Viewer:
     if viewer.organization_id != organization_pk or not viewer.is_admin:
         raise _forbidden(context)
     return viewer
+
+
+def _require_admin_viewer(context: Context) -> tuple[Viewer, int]:
+    """The viewer and their organization when they are an admin (as the request
+    began: `_lock_admins` checks again once the admins are locked)."""
+    viewer = require_full_access(context)
+    if not viewer.is_admin:
+        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
+    assert viewer.organization_id is not None
+    return viewer, viewer.organization_id
+
+
+async def _lock_admins(
+    conn: Conn, context: Context, viewer: Viewer, organization_id: int
+) -> list[int]:
+    """The organization's admins, locked; FORBIDDEN when the viewer is no longer
+    one of them. Every change an admin makes goes through here first: a request
+    begun just before its admin was demoted must not go through after."""
+    admins = await lock_organization_admins(conn, organization_id)
+    if viewer.user_id not in admins:
+        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
+    return admins
 
 
 async def organization_members(
@@ -98,13 +121,10 @@ async def user_visible_sites(
 async def set_member_site_access(
     context: Context, user_id: str, scope: SiteScope, site_ids: Sequence[str] | None
 ) -> asyncpg.Record:
-    viewer = require_full_access(context)
-    if not viewer.is_admin:
-        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
-    assert viewer.organization_id is not None
-    organization_id = viewer.organization_id
+    viewer, organization_id = _require_admin_viewer(context)
     pk = decode_id_of(user_id, "User")
     async with context.pool.acquire() as conn, conn.transaction():
+        await _lock_admins(conn, context, viewer, organization_id)
         member = await lock_member(conn, organization_id, pk) if pk is not None else None
         if member is None:
             raise user_error(context, ErrorCode.NOT_FOUND, "member_not_found", ["input", "userId"])
@@ -126,17 +146,10 @@ async def set_member_site_access(
 
 
 async def set_member_role(context: Context, user_id: str, role: Role) -> asyncpg.Record:
-    viewer = require_full_access(context)
-    if not viewer.is_admin:
-        raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
-    assert viewer.organization_id is not None
-    organization_id = viewer.organization_id
+    viewer, organization_id = _require_admin_viewer(context)
     pk = decode_id_of(user_id, "User")
     async with context.pool.acquire() as conn, conn.transaction():
-        admins = await lock_organization_admins(conn, organization_id)
-        if viewer.user_id not in admins:
-            # Demoted since this request began.
-            raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
+        admins = await _lock_admins(conn, context, viewer, organization_id)
         member = await lock_member(conn, organization_id, pk) if pk is not None else None
         if member is None:
             raise user_error(context, ErrorCode.NOT_FOUND, "member_not_found", ["userId"])
@@ -165,7 +178,5 @@ async def set_organization_default_site_scope(
     if pk != viewer.organization_id or not viewer.is_admin:
         raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
     async with context.pool.acquire() as conn, conn.transaction():
-        if viewer.user_id not in await lock_organization_admins(conn, pk):
-            # Demoted since this request began.
-            raise user_error(context, ErrorCode.FORBIDDEN, "admin_only", None)
+        await _lock_admins(conn, context, viewer, pk)
         return await set_default_site_scope(conn, pk, scope)

@@ -515,3 +515,57 @@ async def test_group_lists_inside_a_list_of_groups_do_not_add_statements_per_gro
     # families, sites: one each however many groups; begin and commit of the
     # read snapshot.
     assert counts == [10, 10]
+
+
+async def test_an_admin_demoted_while_their_request_runs_changes_no_site_access(
+    client: GraphQLClient, db: asyncpg.Connection, database_url: str, acme: Tenant
+) -> None:
+    import asyncio
+
+    admin = await create_user(db, acme, role="ADMIN")
+    await create_user(db, acme, role="ADMIN")  # the one who demotes
+    member = await create_user(db, acme)
+    before = await db.fetchrow(
+        "select site_scope, (select count(*) from user_sites) as selected from users where id = $1",
+        member.pk,
+    )
+    demoting = await asyncpg.connect(database_url)
+    try:
+        demotion = demoting.transaction()
+        await demotion.start()
+        await demoting.execute("update users set role = 'MEMBER' where id = $1", admin.pk)
+        # The request reads its viewer as an ADMIN (the demotion is not committed yet) ...
+        request = asyncio.ensure_future(
+            client.execute(
+                SITE_ACCESS,
+                {
+                    "input": {
+                        "userId": member.id,
+                        "scope": "SELECTED_SITES",
+                        "siteIds": [acme.site_gid(0)],
+                    }
+                },
+                token=admin.token,
+            )
+        )
+        # ... and gets as far as a lock the demotion holds (or finishes).
+        while not request.done():
+            waiting = await db.fetchval(
+                "select count(*) from pg_stat_activity"
+                " where datname = current_database() and wait_event_type = 'Lock'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.01)
+        await demotion.commit()
+        body = await request
+    finally:
+        await demoting.close()
+    payload = body["data"]["setMemberSiteAccess"]
+    assert payload["member"] is None
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(None, "FORBIDDEN")]
+    after = await db.fetchrow(
+        "select site_scope, (select count(*) from user_sites) as selected from users where id = $1",
+        member.pk,
+    )
+    assert after == before
