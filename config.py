@@ -134,6 +134,8 @@ class Settings:
     answer_cache_bytes: int = 64 * 2**20
     subscriptions_per_connection: int = 60
     subscriptions_per_user: int = 300
+    # Open WebSocket connections of one person per worker (close 4429 past it).
+    ws_connections_per_user: int = 20
     ws_init_timeout_seconds: int = 10
     ws_idle_timeout_seconds: int = 300
 
@@ -266,6 +268,9 @@ class Settings:
             ),
             subscriptions_per_user=reader.integer(
                 "SUBSCRIPTIONS_PER_USER", cls.subscriptions_per_user, 1, 1_000_000
+            ),
+            ws_connections_per_user=reader.integer(
+                "WS_CONNECTIONS_PER_USER", cls.ws_connections_per_user, 1, 100_000
             ),
             ws_init_timeout_seconds=reader.integer(
                 "WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds, 1, 3600

@@ -72,6 +72,16 @@ TENANT_CHANGES = Counter(
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
+# graphql-ws clients take 4429 as final (no reconnection storm).
+CLOSE_TOO_MANY = 4429
+
+
+class TooManyConnections(Exception):
+    """The person already holds WS_CONNECTIONS_PER_USER connections on this worker."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Too many open connections (at most {limit} per person)")
+        self.reason = str(self)
 
 
 def _scope_key(scope: ViewerScope) -> tuple[int, int, bool]:
@@ -156,6 +166,11 @@ class LiveSummaries:
         state = await load_viewer_state(self.pool, raw)
         if state is None:
             return False
+        limit = self.settings.ws_connections_per_user
+        if len(self.by_user.get(state.viewer.user_id, ())) >= limit:
+            # Each connection costs a descriptor and memory even without a
+            # subscription (closed only after WS_IDLE_TIMEOUT_SECONDS).
+            raise TooManyConnections(limit)
         context.viewer = state.viewer
         context.language = state.viewer.preferred_language
         connection = LiveConnection(context, state.viewer.token_hash)

@@ -95,3 +95,47 @@ async def test_a_websocket_message_larger_than_an_http_body_closes_the_connectio
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+
+
+async def test_a_person_past_the_connection_cap_is_closed_with_4429_and_a_reason(
+    database_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    tenant = await create_tenant(db, sites=1, products=2)
+    hoarder = await create_user(db, tenant, role="ADMIN")
+    colleague = await create_user(db, tenant)
+
+    async def refused(url: str, token: str) -> websockets.ConnectionClosed:
+        async with websockets.connect(
+            url.replace("http://", "ws://") + "/graphql",
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+                )
+            )
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+        return closed.value
+
+    with live_server(database_url, tmp_path / "server.log", WS_CONNECTIONS_PER_USER="2") as server:
+        async with (
+            connection(server.url, hoarder.token),
+            connection(server.url, hoarder.token) as second,
+        ):
+            closed = await refused(server.url, hoarder.token)
+            # Another person is not held to the first one's count.
+            async with connection(server.url, colleague.token):
+                pass
+            await second.close()
+            # Once the server has seen one close, the person may connect again.
+            for _ in range(100):
+                try:
+                    async with connection(server.url, hoarder.token):
+                        break
+                except websockets.ConnectionClosed:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("a closed connection still counted against the cap")
+    assert closed.rcvd is not None and closed.rcvd.code == 4429
+    assert "at most 2" in closed.rcvd.reason

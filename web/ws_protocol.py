@@ -6,7 +6,8 @@ variables that are a string raised TypeError or AttributeError inside the
 handler (an ERROR with a traceback, the socket dropped without a close code,
 or an operation completed with no word). A message of the wrong shape
 closes the connection with 4400, as the protocol asks. Its per-connection
-subscription limit is refused here too, with a code, like the per-person one.
+subscription limit is refused here too, with a code, like the per-person one,
+and a person past WS_CONNECTIONS_PER_USER is closed with 4429 at connection_init.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from graphql import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+
+from resolvers.live import CLOSE_TOO_MANY, TooManyConnections
 
 # graphql-ws sends UUIDs; an id is echoed in every message of its operation
 # and kept while it runs, so a megabyte id would be held and resent.
@@ -59,6 +62,13 @@ def message_problem(message: object) -> str | None:
 
 
 class CheckedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except TooManyConnections as refused:
+            # Raised by the app's on_ws_connect before any connection_ack.
+            await self.websocket.close(code=CLOSE_TOO_MANY, reason=refused.reason)
+
     async def handle_message(self, message: Any) -> None:
         problem = message_problem(message)
         if problem is not None:
