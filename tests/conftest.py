@@ -22,6 +22,33 @@ from db.migrate import apply_migrations
 from tests.support.app import ROOT, GraphQLClient, SMTPServer, admin_execute, running_app
 
 
+def _order_seed_line(config: pytest.Config) -> str | None:
+    # pytest-randomly prints its seed in the header, which `-q` (our addopts) hides.
+    seed = (
+        config.getoption("randomly_seed", None)
+        if config.pluginmanager.has_plugin("randomly")
+        else None
+    )
+    if seed is None:
+        return None
+    replay = f'make test PYTEST_ARGS="--randomly-seed={seed}"'
+    return f"random order: --randomly-seed={seed} (replay: {replay})"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    line = _order_seed_line(session.config)
+    if line:
+        session.config.get_terminal_writer().line(line)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    line = _order_seed_line(config)
+    if line:
+        terminalreporter.write_line(line)
+
+
 async def _migrate(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:

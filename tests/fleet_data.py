@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import random
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +25,13 @@ from tests.support.app import GraphQLClient, running_app
 HEALTH = ("GOOD", "WARNING", "CRITICAL", "UNKNOWN")
 CONNECTIVITY = ("CONNECTED", "DISCONNECTED", "NOT_CONFIGURED")
 SEVERITY = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
-_serial = itertools.count(1)
+
+
+async def _next_number(db: asyncpg.Connection, table: str) -> int:
+    # Numbers names and service tags from the test's own database, not from a
+    # process-wide counter: a test makes the same data alone or after any others.
+    number: int = await db.fetchval(f"select coalesce(max(id), 0) + 1 from {table}")
+    return number
 
 
 @dataclass
@@ -69,7 +74,7 @@ async def create_tenant(
 ) -> Tenant:
     """An organization with sites and products in every state, plus open requests."""
     rng = random.Random(seed)
-    n = next(_serial)
+    n = await _next_number(db, "organizations")
     org_id = await db.fetchval(
         "insert into organizations (name, kind, country, time_zone) "
         "values ($1, 'COMPANY', 'US', $2) returning id",
@@ -164,7 +169,7 @@ async def create_user(
     site_ids: list[int] | None = None,
     step: str = "COMPLETE",
 ) -> FleetUser:
-    n = next(_serial)
+    n = await _next_number(db, "users")
     email = f"user{n}-{secrets.token_hex(3)}@fleet.example"
     org_id = tenant.organization_id if tenant is not None else None
     pk = await db.fetchval(
