@@ -30,6 +30,7 @@ from resolvers.context import Context
 from resolvers.errors import ErrorCode, UserError, UserErrors
 from resolvers.ids import decode_id_of
 from resolvers.pagination import Page, id_keyset_page
+from resolvers.text_policy import disguises, normalized_text
 from resolvers.visibility import user_error, viewer_scope
 
 MAX_GROUPS_PER_USER = 100
@@ -89,7 +90,9 @@ async def validate_group_input(
     context: Context, conn: Conn, scope: ViewerScope, data: GroupInput
 ) -> ValidGroup:
     errors: list[UserError] = []
-    name = (data.name or "").strip()
+    # Names and descriptions are shown to others (an admin's groups): the
+    # registration's rule, so that none displays as something else than it is.
+    name = normalized_text(data.name or "")
     if not name:
         errors.append(user_error(context, ErrorCode.REQUIRED, "name_required", ["input", "name"]))
     elif len(name) > MAX_NAME_LENGTH:
@@ -98,7 +101,9 @@ async def validate_group_input(
                 context, ErrorCode.TOO_LONG, "too_long", ["input", "name"], max=MAX_NAME_LENGTH
             )
         )
-    description = (data.description or "").strip() or None
+    elif disguises(name):
+        errors.append(user_error(context, ErrorCode.INVALID, "invalid", ["input", "name"]))
+    description = normalized_text(data.description or "") or None
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         errors.append(
             user_error(
@@ -109,6 +114,8 @@ async def validate_group_input(
                 max=MAX_DESCRIPTION_LENGTH,
             )
         )
+    elif description is not None and disguises(description, multiline=True):
+        errors.append(user_error(context, ErrorCode.INVALID, "invalid", ["input", "description"]))
     if data.product_ids is not None and len(data.product_ids) > MAX_LISTED_PRODUCTS:
         errors.append(
             user_error(

@@ -10,7 +10,6 @@ requestPasswordReset answer alike for known and unknown addresses.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +68,7 @@ from resolvers.outbox import enqueue_mail
 from resolvers.pagination import Page, id_keyset_page
 from resolvers.permissions import require_staff, require_viewer
 from resolvers.sessions import SessionGrant, hash_password, open_session
+from resolvers.text_policy import disguises, normalized_text
 from resolvers.throttle import throttle
 
 VERIFY_EMAIL = "VERIFY_EMAIL"
@@ -77,7 +77,6 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{3,38}[0-9]$")
 WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 MAX_EMPLOYEES = 10_000_000
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 # ------------------------------------------------------------------ inputs
@@ -135,7 +134,7 @@ class Checker:
     def text(
         self, value: str | None, field: list[str], max_length: int, required: bool = True
     ) -> str | None:
-        cleaned = unicodedata.normalize("NFC", value).strip() if value is not None else ""
+        cleaned = normalized_text(value) if value is not None else ""
         if not cleaned:
             if required:
                 self.error(ErrorCode.REQUIRED, "required", field)
@@ -143,10 +142,7 @@ class Checker:
         if len(cleaned) > max_length:
             self.error(ErrorCode.TOO_LONG, "too_long", field, max=max_length)
             return None
-        # Controls, and format and separator characters (bidi overrides,
-        # zero-width characters, line and paragraph separators) that make a
-        # name display as something else than what it is.
-        if any(unicodedata.category(c) in REFUSED_CATEGORIES for c in cleaned):
+        if disguises(cleaned):
             self.error(ErrorCode.INVALID, "invalid", field)
             return None
         return cleaned

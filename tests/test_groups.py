@@ -108,6 +108,59 @@ async def test_a_group_saves_its_name_and_rule_and_reads_back(
     assert listed["data"]["customGroups"] == {"totalCount": 1, "nodes": [{"id": group["id"]}]}
 
 
+# Zero-width space, right-to-left override, line separator, zero-width no-break space.
+DISGUISING = ["\u200b", "\u202e", "\u2028", "\ufeff"]
+
+
+@pytest.mark.parametrize("character", DISGUISING)
+async def test_a_group_name_or_description_that_displays_as_something_else_is_refused(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant, character: str
+) -> None:
+    user = await create_user(db, acme)
+    spoofed = f"Sites{character} Paris"
+    for input, field in (
+        ({"name": spoofed}, "name"),
+        ({"name": "Paris", "description": f"Arrays\n{spoofed}"}, "description"),
+    ):
+        payload = await create(client, user, **input)
+        assert payload["customGroup"] is None
+        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+            (["input", field], "INVALID")
+        ]
+    assert await count_groups(db) == (0, 0, 0, 0)
+    kept = (await create(client, user, name="Sites de l'Île-de-France"))["customGroup"]
+    for input, field in (
+        ({"name": spoofed}, "name"),
+        ({"name": "Paris", "description": spoofed}, "description"),
+    ):
+        body = await client.execute(UPDATE, {"id": kept["id"], "input": input}, token=user.token)
+        payload = body["data"]["updateCustomGroup"]
+        assert payload["customGroup"] is None
+        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+            (["input", field], "INVALID")
+        ]
+    stored = await db.fetchrow("select name, description from custom_groups")
+    assert stored is not None
+    assert (stored["name"], stored["description"]) == ("Sites de l'Île-de-France", None)
+
+
+async def test_an_accented_group_name_and_a_multi_line_description_are_kept(
+    client: GraphQLClient, db: asyncpg.Connection, acme: Tenant
+) -> None:
+    user = await create_user(db, acme)
+    # Decomposed (I and a combining circumflex): saved in its composed form.
+    payload = await create(
+        client,
+        user,
+        name="Sites de l'I\u0302le-de-France",
+        description="Baies de stockage\n\tà Paris et à Évry",
+    )
+    assert payload["userErrors"] == []
+    group = payload["customGroup"]
+    assert group["name"] == "Sites de l'Île-de-France"
+    assert group["description"] == "Baies de stockage\n\tà Paris et à Évry"
+
+
 @pytest.mark.parametrize(
     ("input", "field", "code"),
     [
