@@ -9,7 +9,7 @@ import pytest
 
 from config import Settings
 from resolvers.registration import Checker
-from tests.support.app import GraphQLClient
+from tests.support.app import GraphQLClient, without_throttles
 from tests.support.registration import (
     CREATE_ACCOUNT,
     DECIDE,
@@ -28,15 +28,8 @@ from tests.support.registration import (
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-    )
+def settings(settings: Settings) -> Settings:
+    return without_throttles(settings)
 
 
 @pytest.mark.parametrize(

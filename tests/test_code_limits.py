@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from config import Settings
-from tests.support.app import GraphQLClient
+from tests.support.app import GraphQLClient, without_throttles
 from tests.support.registration import (
     CREATE_ACCOUNT,
     REQUEST_RESET,
@@ -30,13 +30,8 @@ NEW_PASSWORD = "saffron-glacier-pylon-64"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return replace(
-        Settings(env="test", database_url=database_url, pool_min_size=1, pool_max_size=5),
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-        code_max_wrong_per_day=7,
-    )
+def settings(settings: Settings) -> Settings:
+    return replace(without_throttles(settings), code_max_wrong_per_day=7)
 
 
 def wrong(code: str) -> str:

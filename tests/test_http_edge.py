@@ -25,7 +25,7 @@ from app_state import app_state
 from config import Settings
 from resolvers.errors import PublicError
 from tests.live_server import live_server
-from tests.support.app import GraphQLClient, LifespanApp, running_app
+from tests.support.app import GraphQLClient, LifespanApp, graphql_post_scope, running_app
 from web.graphql_app import GraphQLApp
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -494,20 +494,7 @@ async def test_a_client_gone_before_its_body_arrived_is_no_internal_error(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"5000")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = graphql_post_scope(content_length=5000)
     async with running_app(settings) as (app, _state):
         await app(scope, receive, send)
     assert sent[0]["status"] == 400

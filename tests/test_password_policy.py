@@ -11,7 +11,7 @@ import pytest
 
 from config import Settings
 from resolvers.email_policy import password_problem
-from tests.support.app import GraphQLClient
+from tests.support.app import GraphQLClient, without_throttles
 from tests.support.registration import (
     CREATE_ACCOUNT,
     REQUEST_RESET,
@@ -27,15 +27,8 @@ from tests.support.registration import (
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-    )
+def settings(settings: Settings) -> Settings:
+    return without_throttles(settings)
 
 
 async def reset_to(client: GraphQLClient, db: asyncpg.Connection, email: str, new: str) -> Any:

@@ -9,7 +9,7 @@ import pytest
 
 from config import Settings
 from resolvers.ids import encode_id
-from tests.support.app import GraphQLClient
+from tests.support.app import GraphQLClient, without_throttles
 from tests.support.registration import (
     CHOOSE,
     CREATE_ACCOUNT,
@@ -37,16 +37,9 @@ from tests.support.registration import (
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(settings: Settings) -> Settings:
     # Throttling has its own tests; here it must not get in the way.
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-    )
+    return without_throttles(settings)
 
 
 async def test_acme_employee_goes_from_create_account_to_complete_with_full_access(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.support.app import GraphQLClient, running_app
+from tests.support.app import GraphQLClient, running_app, without_throttles
 from tests.support.registration import (
     ERRORS,
     PASSWORD,
@@ -26,17 +26,8 @@ SIGN_OUT_EVERYWHERE = f"mutation {{ signOutEverywhere {{ {ERRORS} }} }}"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-        session_ttl_hours=12,
-        session_idle_minutes=30,
-    )
+def settings(settings: Settings) -> Settings:
+    return replace(without_throttles(settings), session_ttl_hours=12, session_idle_minutes=30)
 
 
 async def sign_in(client: GraphQLClient) -> str:

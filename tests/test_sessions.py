@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from config import Settings
-from tests.support.app import GraphQLClient
+from tests.support.app import GraphQLClient, without_throttles
 from tests.support.registration import (
     CREATE_ACCOUNT,
     PASSWORD,
@@ -30,16 +31,8 @@ NEW_PASSWORD = "amber-meadow-kettle-19"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-        argon2_max_queue=16,
-    )
+def settings(settings: Settings) -> Settings:
+    return replace(without_throttles(settings), argon2_max_queue=16)
 
 
 async def sign_in(client: GraphQLClient, email: str, password: str = PASSWORD) -> str:

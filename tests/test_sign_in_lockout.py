@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.support.app import GraphQLClient, running_app
+from tests.support.app import GraphQLClient, running_app, without_throttles
 from tests.support.registration import (
     PASSWORD,
     REQUEST_RESET,
@@ -32,15 +32,8 @@ NEW_PASSWORD = "copper-lantern-meadow-83"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-    )
+def settings(settings: Settings) -> Settings:
+    return without_throttles(settings)
 
 
 @asynccontextmanager

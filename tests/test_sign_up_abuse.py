@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 
 from config import Settings
 from security.passwords import HashingBusy, PasswordHashing
-from tests.support.app import GraphQLClient, running_app
+from tests.support.app import GraphQLClient, running_app, without_throttles
 from tests.support.registration import (
     CREATE_ACCOUNT,
     ERRORS,
@@ -30,15 +30,8 @@ from tests.support.registration import (
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-    )
+def settings(settings: Settings) -> Settings:
+    return without_throttles(settings)
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ import pytest
 
 from config import Settings
 from tests.live_server import live_server
-from tests.support.app import running_app
+from tests.support.app import graphql_post_scope, running_app
 
 # Far beyond the deadlines set here: a hang fails the test instead of blocking it.
 SOCKET_TIMEOUT_SECONDS = 60
@@ -95,20 +95,7 @@ async def test_a_body_read_timeout_is_a_request_error_not_an_internal_one(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"5000")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = graphql_post_scope(content_length=5000)
     quick = replace(settings, body_read_timeout_seconds=0.2)
     async with running_app(quick) as (app, _state):
         await app(scope, receive, send)

@@ -8,12 +8,13 @@ be the owner's, and nothing from before the verification may survive it.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from config import Settings
-from tests.support.app import GraphQLClient
+from tests.support.app import GraphQLClient, without_throttles
 from tests.support.registration import (
     CREATE_ACCOUNT,
     REQUEST_RESET,
@@ -34,16 +35,8 @@ OWNER_PASSWORD = "owner-chosen-phrase-29"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=database_url,
-        pool_min_size=1,
-        pool_max_size=5,
-        throttle_per_address=1000,
-        throttle_per_client=1000,
-        argon2_max_queue=16,
-    )
+def settings(settings: Settings) -> Settings:
+    return replace(without_throttles(settings), argon2_max_queue=16)
 
 
 async def register(client: GraphQLClient, password: str, first_name: str = "Jane") -> None:

@@ -81,6 +81,33 @@ class LifespanApp:
         await self.app({**scope, "state": dict(self.state)}, receive, send)
 
 
+def graphql_post_scope(content_length: int) -> dict[str, Any]:
+    """The ASGI scope of a JSON POST to /graphql that declares `content_length` bytes,
+    for tests that drive the app's receive/send by hand (bodies cut short or late)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(content_length).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+def without_throttles(settings: Settings) -> Settings:
+    """Per-address and per-client limits out of the way of tests not about them."""
+    return replace(settings, throttle_per_address=1000, throttle_per_client=1000)
+
+
 @asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[tuple[LifespanApp, State]]:
     from server import create_app
