@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.failures import failure_body
+from web.failures import failure_body, send_failure
 
 BODY_TIMEOUT_MESSAGE = "The request body did not arrive in time."
 
@@ -91,36 +90,13 @@ class BodyLimitMiddleware:
             await self._answer_timeout(send)
 
     async def _answer_timeout(self, send: Send) -> None:
-        body = orjson.dumps(failure_body(BODY_TIMEOUT_MESSAGE, "REQUEST_TIMEOUT"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 408,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    # The rest of the body may still come: never read as a request.
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        # The rest of the body may still come: never read as a request.
+        body = failure_body(BODY_TIMEOUT_MESSAGE, "REQUEST_TIMEOUT")
+        await send_failure(send, 408, body, [(b"connection", b"close")])
 
     async def _refuse(self, send: Send) -> None:
         refusal = failure_body(
             f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
         )
         refusal["errors"][0]["extensions"]["maxBytes"] = self.max_bytes
-        body = orjson.dumps(refusal)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_failure(send, 413, refusal, [(b"connection", b"close")])

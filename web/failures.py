@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -43,6 +44,27 @@ def failure_body(message: str, code: str) -> dict[str, Any]:
             {"message": message, "extensions": {"code": code, "requestId": current_request_id()}}
         ]
     }
+
+
+async def send_failure(
+    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A JSON error answer sent over ASGI itself, where no Response fits (a
+    middleware that read the body, or uvicorn before the app); never cached."""
+    encoded = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(encoded)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": encoded})
 
 
 # What a refusal by the router, a static file or a small endpoint is told,
@@ -128,25 +150,14 @@ class FailureMiddleware:
         if started:
             raise error
         if unavailable:
-            status, headers = 503, [(b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode())]
-            body = failure_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE")
+            await send_failure(
+                send,
+                503,
+                failure_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE"),
+                [(b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode())],
+            )
         else:
-            status, headers = 500, []
-            body = failure_body(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR")
-        encoded = orjson.dumps(body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(encoded)).encode()),
-                    (b"cache-control", b"no-store"),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": encoded})
+            await send_failure(send, 500, failure_body(INTERNAL_MESSAGE, "INTERNAL_SERVER_ERROR"))
 
 
 def _being_cancelled() -> bool:

@@ -13,42 +13,35 @@ from __future__ import annotations
 import importlib
 import secrets
 
-import orjson
 from starlette.types import Receive, Scope, Send
 
-from web.failures import UNAVAILABLE_RETRY_AFTER_SECONDS
+from web.failures import UNAVAILABLE_RETRY_AFTER_SECONDS, send_failure
 
 OVERLOAD_MESSAGE = "The server has too many connections open. Try again in a few seconds."
 PROTOCOL_MODULES = ("uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl")
 
 
 async def connection_limit_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    # Before the app: no request context, so the id is made here.
     request_id = secrets.token_hex(8)
-    body = orjson.dumps(
-        {
-            "errors": [
-                {
-                    "message": OVERLOAD_MESSAGE,
-                    "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id},
-                }
-            ]
-        }
+    body = {
+        "errors": [
+            {
+                "message": OVERLOAD_MESSAGE,
+                "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id},
+            }
+        ]
+    }
+    await send_failure(
+        send,
+        503,
+        body,
+        [
+            (b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ],
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode()),
-                (b"cache-control", b"no-store"),
-                (b"x-request-id", request_id.encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def answer_connection_limit_in_json() -> None:
